@@ -1,0 +1,415 @@
+/*
+ * xor.c - the XOR (Gorilla) float chunk, encoding 1, bit-exact with Prometheus 2.42's
+ * chunkenc.XORChunk (format notes §4 bit stream, §5 XOR chunk). The encoder reproduces the
+ * bstream writer byte for byte, including its spare trailing byte; the decoder unpacks a whole
+ * chunk into caller arrays through a 64-bit bit buffer and checks every bit it consumes against
+ * the chunk's length.
+ *
+ * Layout (bits MSB-first, the 2-byte header counts as whole bytes already written):
+ *
+ *   offset  size        field
+ *   0       2 bytes     BE16 number of samples
+ *   2       1..10 B     sample 0: zig-zag varint t0
+ *           8 bytes               raw float64 bits of v0
+ *           1..10 B     sample 1: uvarint t1 - t0 (the stream is byte-aligned here)
+ *           1..77 bits            value field
+ *           1..68 bits  sample i >= 2: timestamp delta-of-delta field, then value field
+ *           0..8 bits   zero padding, or one whole zero "spare" byte (see below)
+ *
+ *   dod field:   0 | 10 + 14 bits | 110 + 17 bits | 1110 + 20 bits | 1111 + 64 bits, the
+ *                n-bit payloads holding -(2^(n-1)-1) .. 2^(n-1) (asymmetric).
+ *   value field: x = bits(v) ^ bits(prev).  0 (x == 0) | 10 + window bits (reuse the window)
+ *                | 11 + 5-bit leading + 6-bit significant count (64 stored as 0) + bits.
+ */
+#include "codec.h"
+
+#include <assert.h>
+
+#define HEADER_SIZE 2
+/* Hard cap on an encoder's buffer: 65535 samples of at most 145 bits, plus slack. */
+#define ENC_MAX_BYTES (2u << 20)
+/* Room reserved before each append: the longest sample (19 bytes for sample 0 or 1, 145 bits
+ * later) plus the 9 bytes a bit store may touch past its last bit. */
+#define ENC_SAMPLE_ROOM 48
+
+_Static_assert(CODEC_XOR_MAX_SAMPLES == 0xFFFF, "the sample count is a BE16");
+_Static_assert(ENC_SAMPLE_ROOM >= 19 + 9 + 10, "reserve covers a sample and the bit store");
+
+static inline uint64_t dbl_bits(double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof(u));
+    return u;
+}
+
+static inline double bits_dbl(uint64_t u)
+{
+    double v;
+    memcpy(&v, &u, sizeof(v));
+    return v;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Encoder.
+ *
+ * Prometheus' bstream writes a bit into the free low bits of the last byte, appending a zero
+ * byte when there are none; but a whole-byte write (every varint byte, and every 8-bit group of
+ * a multi-bit write, which goes bytes first, then single bits) always appends one more byte and
+ * leaves the free count unchanged. The bits themselves are an ordinary MSB-first stream; only
+ * the length differs: a chunk whose last primitive was a whole-byte write ending on a byte
+ * boundary carries one extra zero byte. So the encoder writes plain bits at a bit position and,
+ * after each sample, derives the length and free count from where it stopped and whether the
+ * last field ended with a whole byte (a bit count that is a multiple of 8).
+ */
+
+/* OR the n low bits of u (1 <= n <= 64, higher bits zero) into p at bit position *pos. Every bit
+ * after *pos in the byte at *pos / 8 is zero or stale; the nine bytes from there on are
+ * rewritten, so bits after the new position read as zero. */
+static inline void put_bits(uint8_t *p, uint64_t *pos, uint64_t u, unsigned n)
+{
+    assert(n >= 1 && n <= 64 && (n == 64 || u >> n == 0));
+    size_t at = (size_t)(*pos >> 3);
+    unsigned r = (unsigned)(*pos & 7);
+    unsigned span = r + n; /* 1 .. 71 */
+    uint64_t hi = r ? (uint64_t)(p[at] & (0xFF00u >> r)) << 56 : 0;
+    uint8_t lo;
+    if (span <= 64) {
+        hi |= u << (64 - span);
+        lo = 0;
+    } else {
+        hi |= u >> (span - 64);
+        lo = (uint8_t)(u << (72 - span));
+    }
+    codec_put_be64(p + at, hi);
+    p[at + 8] = lo;
+    *pos += n;
+}
+
+/* A value-XOR field; returns 1 if it ended with a whole byte (bstream writeByte). */
+static inline int put_value(codec_xor_enc *e, uint8_t *p, uint64_t *pos, uint64_t vb)
+{
+    uint64_t x = vb ^ e->v;
+    if (x == 0) {
+        put_bits(p, pos, 0, 1);
+        return 0;
+    }
+    unsigned lead = (unsigned)__builtin_clzll(x);
+    unsigned trail = (unsigned)__builtin_ctzll(x);
+    if (lead >= 32)
+        lead = 31; /* must fit 5 bits; the extra zeros become significant bits */
+
+    if (e->leading != 0xFF && lead >= e->leading && trail >= e->trailing) {
+        unsigned sig = 64 - e->leading - e->trailing;
+        uint64_t bits = x >> e->trailing;
+        if (sig <= 62) {
+            put_bits(p, pos, (2ull << sig) | bits, 2 + sig);
+        } else {
+            put_bits(p, pos, 2, 2);
+            put_bits(p, pos, bits, sig);
+        }
+        return sig % 8 == 0;
+    }
+
+    unsigned sig = 64 - lead - trail;
+    uint64_t bits = x >> trail;
+    uint64_t head = (3u << 11) | (lead << 6) | (sig & 63); /* 11, leading, sig (64 as 0) */
+    e->leading = (uint8_t)lead;
+    e->trailing = (uint8_t)trail;
+    if (sig <= 51) {
+        put_bits(p, pos, (head << sig) | bits, 13 + sig);
+    } else {
+        put_bits(p, pos, head, 13);
+        put_bits(p, pos, bits, sig);
+    }
+    return sig % 8 == 0;
+}
+
+/* Whether dod fits the asymmetric n-bit range -(2^(n-1)-1) .. 2^(n-1). */
+static inline int dod_fits(int64_t dod, unsigned n)
+{
+    int64_t half = (int64_t)1 << (n - 1);
+    return dod > -half && dod <= half;
+}
+
+static inline void put_dod(uint8_t *p, uint64_t *pos, int64_t dod)
+{
+    uint64_t u = (uint64_t)dod;
+    if (dod == 0)
+        put_bits(p, pos, 0, 1);
+    else if (dod_fits(dod, 14))
+        put_bits(p, pos, (0x2ull << 14) | (u & 0x3FFF), 2 + 14);
+    else if (dod_fits(dod, 17))
+        put_bits(p, pos, (0x6ull << 17) | (u & 0x1FFFF), 3 + 17);
+    else if (dod_fits(dod, 20))
+        put_bits(p, pos, (0xEull << 20) | (u & 0xFFFFF), 4 + 20);
+    else {
+        put_bits(p, pos, 0xF, 4);
+        put_bits(p, pos, u, 64);
+    }
+}
+
+static inline void put_byte_run(uint8_t *p, uint64_t *pos, const uint8_t *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        put_bits(p, pos, b[i], 8);
+}
+
+void codec_xor_enc_init(codec_xor_enc *e)
+{
+    st_buf_init(&e->b, ENC_MAX_BYTES);
+    codec_xor_enc_reset(e);
+}
+
+void codec_xor_enc_reset(codec_xor_enc *e)
+{
+    st_buf_reset(&e->b);
+    e->free_bits = 0;
+    e->n = 0;
+    e->t = 0;
+    e->tdelta = 0;
+    e->v = 0;
+    e->leading = 0xFF;
+    e->trailing = 0;
+}
+
+void codec_xor_enc_release(codec_xor_enc *e)
+{
+    st_buf_release(&e->b);
+}
+
+int codec_xor_enc_append(codec_xor_enc *e, int64_t t, double v)
+{
+    if (e->n == CODEC_XOR_MAX_SAMPLES)
+        return ST_ETOOBIG;
+    /* Reserve first so that a failed append leaves the chunk as it was. */
+    int rc = st_buf_reserve(&e->b, ENC_SAMPLE_ROOM);
+    if (rc)
+        return rc;
+    if (e->b.len == 0) {
+        e->b.p[0] = e->b.p[1] = 0;
+        e->b.len = HEADER_SIZE;
+        e->free_bits = 0;
+    }
+
+    uint8_t *p = e->b.p;
+    uint64_t pos = (uint64_t)e->b.len * 8 - e->free_bits;
+    uint64_t vb = dbl_bits(v);
+    uint64_t tdelta = 0;
+    uint8_t tmp[CODEC_MAX_VARINT_LEN];
+    int whole; /* the sample's last field ended with a whole-byte write */
+
+    if (e->n == 0) {
+        put_byte_run(p, &pos, tmp, codec_put_varint(tmp, t));
+        put_bits(p, &pos, vb, 64);
+        whole = 1;
+    } else if (e->n == 1) {
+        tdelta = (uint64_t)t - (uint64_t)e->t;
+        put_byte_run(p, &pos, tmp, codec_put_uvarint(tmp, tdelta));
+        whole = put_value(e, p, &pos, vb);
+    } else {
+        tdelta = (uint64_t)t - (uint64_t)e->t;
+        put_dod(p, &pos, (int64_t)(tdelta - e->tdelta));
+        whole = put_value(e, p, &pos, vb);
+    }
+
+    unsigned r = (unsigned)(pos & 7);
+    unsigned free_bits = whole ? 8 - r : (8 - r) & 7;
+    e->b.len = (size_t)((pos + free_bits) / 8);
+    e->free_bits = (uint8_t)free_bits;
+    assert(e->b.len + 1 < e->b.cap);
+    e->n++;
+    e->t = t;
+    e->tdelta = tdelta;
+    e->v = vb;
+    codec_put_be16(p, e->n);
+    return 0;
+}
+
+int codec_xor_enc_append_batch(codec_xor_enc *e, const int64_t *t, const double *v, size_t n)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++)
+        rc = codec_xor_enc_append(e, t[i], v[i]);
+    return rc;
+}
+
+codec_chunk codec_xor_enc_chunk(const codec_xor_enc *e)
+{
+    static const uint8_t empty[HEADER_SIZE] = {0, 0};
+    codec_chunk c = {CODEC_ENC_XOR, empty, HEADER_SIZE};
+    if (e->b.len) {
+        c.data = e->b.p;
+        c.len = (uint32_t)e->b.len;
+    }
+    return c;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Decoder.
+ *
+ * The bit reader keeps up to 64 unread bits left-aligned in `buf` (`avail` of them count) and
+ * refills a whole 64-bit big-endian word at a time while 8 bytes remain (the bits past `avail`
+ * are the stream's next bits, so an overlapping reload ORs in the same values). Past the end of
+ * the chunk it feeds zero bits instead of reading, and the caller compares the bit position
+ * with the chunk's size once per sample: no read ever leaves the buffer, and a chunk that
+ * claims more samples than its bits hold is caught at the sample that overran.
+ */
+typedef struct bitreader {
+    const uint8_t *data;
+    size_t len; /* bytes in data */
+    size_t off; /* next byte to load; may pass len by the zero bytes fed after the end */
+    uint64_t buf;
+    unsigned avail;
+} bitreader;
+
+static inline void br_refill(bitreader *r)
+{
+    if (r->avail >= 56)
+        return;
+    if (r->off + 8 <= r->len) {
+        r->buf |= codec_get_be64(r->data + r->off) >> r->avail;
+        r->off += (63 - r->avail) >> 3;
+        r->avail |= 56;
+        return;
+    }
+    while (r->avail < 56) {
+        uint64_t c = r->off < r->len ? r->data[r->off] : 0;
+        r->buf |= c << (56 - r->avail);
+        r->off++;
+        r->avail += 8;
+    }
+}
+
+/* Consume n bits, 1 <= n <= avail (and n < 64). */
+static inline uint64_t br_take(bitreader *r, unsigned n)
+{
+    assert(n >= 1 && n < 64 && n <= r->avail);
+    uint64_t v = r->buf >> (64 - n);
+    r->buf <<= n;
+    r->avail -= n;
+    return v;
+}
+
+/* Any n, 1 <= n <= 64, refilling as needed. */
+static inline uint64_t br_get(bitreader *r, unsigned n)
+{
+    if (n > r->avail)
+        br_refill(r);
+    if (n <= r->avail)
+        return br_take(r, n);
+    uint64_t hi = br_take(r, 32);
+    br_refill(r);
+    return (hi << (n - 32)) | br_take(r, n - 32);
+}
+
+/* Bits consumed since data[0]. */
+static inline uint64_t br_pos(const bitreader *r)
+{
+    return (uint64_t)r->off * 8 - r->avail;
+}
+
+static const char *varint_problem(const codec_decbuf *d)
+{
+    return d->p >= d->end ? "runs past the end of the chunk" : "is over 10 bytes or 64 bits";
+}
+
+int codec_xor_decode(const uint8_t *data, size_t len, int64_t *t, double *v, size_t cap, size_t *n,
+                     const char *where, st_err *err)
+{
+    *n = 0;
+    if (len < HEADER_SIZE)
+        return ST_CORRUPT(err, where, 0, "XOR chunk of %zu bytes is shorter than its header", len);
+    size_t count = codec_get_be16(data);
+    if (count > cap)
+        return st_err_set(err, ST_EINVAL,
+                          "%s: XOR chunk holds %zu samples, the output has room for %zu",
+                          where ? where : "?", count, cap);
+    if (count == 0)
+        return 0;
+
+    /* Samples 0 and 1 are whole bytes and byte-aligned. */
+    codec_decbuf d;
+    codec_decbuf_init(&d, data, data + HEADER_SIZE, len - HEADER_SIZE);
+    uint64_t ts = (uint64_t)codec_dec_varint(&d);
+    if (d.err)
+        return ST_CORRUPT(err, where, codec_dec_offset(&d), "sample 0 timestamp varint %s",
+                          varint_problem(&d));
+    if (codec_dec_left(&d) < 8)
+        return ST_CORRUPT(err, where, codec_dec_offset(&d),
+                          "sample 0 value needs 8 bytes, %zu remain", codec_dec_left(&d));
+    uint64_t vb = codec_dec_be64(&d);
+    t[0] = (int64_t)ts;
+    v[0] = bits_dbl(vb);
+    if (count == 1) {
+        *n = 1;
+        return 0;
+    }
+
+    uint64_t tdelta = codec_dec_uvarint(&d);
+    if (d.err)
+        return ST_CORRUPT(err, where, codec_dec_offset(&d), "sample 1 time delta uvarint %s",
+                          varint_problem(&d));
+    ts += tdelta;
+
+    bitreader r = {data, len, codec_dec_offset(&d), 0, 0};
+    const uint64_t end_bits = (uint64_t)len * 8;
+    unsigned leading = 0, trailing = 0; /* Prometheus' reader starts with a 0/0 window */
+
+    for (size_t i = 1; i < count; i++) {
+        uint64_t start = br_pos(&r);
+        if (i >= 2) {
+            br_refill(&r);
+            /* Leading ones of the prefix, at most 4: bit 59 stops the count. */
+            unsigned ones = (unsigned)__builtin_clzll(~r.buf | (1ull << 59));
+            int64_t dod;
+            if (ones == 0) {
+                br_take(&r, 1);
+                dod = 0;
+            } else if (ones < 4) {
+                static const unsigned payload[4] = {0, 14, 17, 20};
+                unsigned sz = payload[ones];
+                br_take(&r, ones + 1);
+                uint64_t u = br_take(&r, sz);
+                if (u > (1ull << (sz - 1)))
+                    u -= 1ull << sz;
+                dod = (int64_t)u;
+            } else {
+                br_take(&r, 4);
+                dod = (int64_t)br_get(&r, 64);
+            }
+            tdelta += (uint64_t)dod;
+            ts += tdelta;
+        }
+
+        br_refill(&r);
+        unsigned ctl = (unsigned)(r.buf >> 62);
+        if (ctl < 2) {
+            br_take(&r, 1);
+        } else {
+            br_take(&r, 2);
+            if (ctl == 3) {
+                unsigned head = (unsigned)br_take(&r, 11);
+                unsigned lead = head >> 6, sig = head & 63;
+                if (sig == 0)
+                    sig = 64;
+                if (lead + sig > 64)
+                    return ST_CORRUPT(err, where, start / 8,
+                                      "sample %zu: %u leading zeros + %u significant bits "
+                                      "exceed 64",
+                                      i, lead, sig);
+                leading = lead;
+                trailing = 64 - lead - sig;
+            }
+            vb ^= br_get(&r, 64 - leading - trailing) << trailing;
+        }
+
+        if (br_pos(&r) > end_bits)
+            return ST_CORRUPT(err, where, start / 8,
+                              "sample %zu of %zu runs past the end of the %zu-byte chunk", i, count,
+                              len);
+        t[i] = (int64_t)ts;
+        v[i] = bits_dbl(vb);
+    }
+    *n = count;
+    return 0;
+}

@@ -1,0 +1,81 @@
+/*
+ * compactor_int.h - internals shared by the files of compactor/: command-line parsing, output
+ * formatting that matches Go's, series selectors, block verification.
+ */
+#ifndef STRATA_COMPACTOR_INT_H
+#define STRATA_COMPACTOR_INT_H
+
+#include "compactor.h"
+
+#include <regex.h>
+#include <stdio.h>
+
+/* ---- flags ------------------------------------------------------------------------------- */
+/* A minimal GNU-style parser: --name=value, --name value, --bool; `--` ends flags. */
+typedef struct cli_flag {
+    const char *name;
+    enum { CLI_STRING, CLI_INT64, CLI_BOOL, CLI_STRINGS } kind;
+    void *dst; /* const char **, int64_t *, int *, or cli_strings * */
+    const char *help;
+} cli_flag;
+
+typedef struct cli_strings {
+    const char **v;
+    size_t n;
+} cli_strings;
+
+/* Parse argv (after the subcommand). Positional arguments are collected in *pos (heap array of
+ * borrowed pointers; free with st_free). Returns 0 or COMPACTOR_EXIT_USAGE after printing. */
+int cli_parse(const char *cmd, int argc, char **argv, const cli_flag *flags, size_t nflags,
+              const char ***pos, size_t *npos);
+void cli_strings_free(cli_strings *s);
+
+/* ---- Go-compatible formatting (gofmt.c) --------------------------------------------------- */
+/* fmt's %g for a float64 (shortest round-trip digits, exponent form below 1e-4 or from 1e+06,
+ * "+Inf", "-Inf", "NaN"). out has room for 32 bytes; returns the length. */
+size_t gofmt_float(char *out, double v);
+/* strconv.Quote of a byte string, appended to b. */
+int gofmt_quote(st_buf *b, const char *s, size_t n);
+/* Labels.String(): {a="b", c="d"} */
+int gofmt_labels(st_buf *b, const codec_label *l, uint32_t n);
+
+/* ---- selectors (select.c) ----------------------------------------------------------------- */
+typedef enum { SEL_EQ, SEL_NEQ, SEL_RE, SEL_NRE } sel_op;
+
+typedef struct sel_matcher {
+    char *name;
+    char *value;
+    sel_op op;
+    regex_t re; /* compiled for SEL_RE and SEL_NRE */
+} sel_matcher;
+
+typedef struct selector {
+    sel_matcher *m;
+    size_t n;
+} selector;
+
+/* Parse `metric{a="b", c=~"re", d!="x", e!~"re"}`. */
+int selector_parse(selector *s, const char *text, st_err *err);
+void selector_release(selector *s);
+/* 1 if the label set (sorted by name) matches every matcher. */
+int selector_matches(const selector *s, const codec_label *l, uint32_t n);
+
+/* ---- verification (verify.c) --------------------------------------------------------------- */
+typedef struct verify_report {
+    size_t nproblems;
+    uint64_t series, chunks, samples;
+    FILE *out; /* problems are printed here as they are found (may be NULL) */
+    size_t max_print;
+} verify_report;
+
+/* Check a block directory end to end; problems are counted in r. Returns 0 when the block
+ * could be walked (even with problems), <0 when it could not be opened at all. */
+int verify_block(const char *dir, verify_report *r, st_err *err);
+
+/* ---- commands ------------------------------------------------------------------------------ */
+int cmd_dump(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_rewrite(int argc, char **argv);
+
+#endif
