@@ -902,12 +902,17 @@ static void u64(jw *w, uint64_t v)
 
 /* A float64 as Go's encoding/json writes it: the shortest digits that read back to the same
  * value, in %f style, or %e style when |f| < 1e-6 or |f| >= 1e21 with a one-digit negative
- * exponent written without its leading zero (1e-7, 1e+21). One deviation: an integral value of
- * 2^63 or more that %f style would print without a point is written in %e style, because
- * jansson cannot read integers past int64 and the output must parse again. */
+ * exponent written without its leading zero (1e-7, 1e+21). Two deviations, both so that our
+ * output reads back to itself through jansson: an integral value of 2^63 or more that %f style
+ * would print without a point is written in %e style (jansson cannot read integers past int64),
+ * and -0 is written as 0 (jansson reads "-0" as the integer 0). */
 static void go_float(jw *w, double f)
 {
     char tmp[40];
+    if (f == 0) {
+        put(w, "0", 1);
+        return;
+    }
     int prec;
     for (prec = 1; prec < 17; prec++) {
         snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, f);

@@ -225,8 +225,7 @@ int codec_chunk_reader_record(const codec_chunk_reader *r, uint64_t ref, codec_c
     const segment *s = &r->segs[si];
     if (off < CODEC_SEGMENT_HEADER_SIZE || off >= s->map.len)
         return ST_CORRUPT(err, s->path, off,
-                          "chunk ref 0x%llx outside the records (file is %zu "
-                          "bytes)",
+                          "chunk ref 0x%llx outside the records (file is %zu bytes)",
                           (unsigned long long)ref, s->map.len);
     codec_decbuf d;
     codec_decbuf_init(&d, s->map.p, s->map.p + off, s->map.len - off);
@@ -237,8 +236,7 @@ int codec_chunk_reader_record(const codec_chunk_reader *r, uint64_t ref, codec_c
     if (len > UINT32_MAX || codec_dec_left(&d) < 1 + REC_CRC_SIZE ||
         len > codec_dec_left(&d) - 1 - REC_CRC_SIZE)
         return ST_CORRUPT(err, s->path, off,
-                          "chunk of %llu bytes runs past the end of the file "
-                          "(%zu bytes left after the length)",
+                          "chunk of %llu bytes runs past the end of the file (%zu left)",
                           (unsigned long long)len, codec_dec_left(&d));
     uint32_t want = codec_get_be32(encp + 1 + len);
     uint32_t got = codec_crc32c(0, encp, 1 + (size_t)len);

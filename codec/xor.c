@@ -28,12 +28,12 @@
 #define HEADER_SIZE 2
 /* Hard cap on an encoder's buffer: 65535 samples of at most 145 bits, plus slack. */
 #define ENC_MAX_BYTES (2u << 20)
-/* Room reserved before each append: the longest sample (19 bytes for sample 0 or 1, 145 bits
- * later) plus the 9 bytes a bit store may touch past its last bit. */
+/* Room reserved before each append: a sample takes at most 21 bytes (sample 1: a 10-byte
+ * uvarint and a 77-bit value field), and a bit store writes 9 bytes from the byte it starts in. */
 #define ENC_SAMPLE_ROOM 48
 
 _Static_assert(CODEC_XOR_MAX_SAMPLES == 0xFFFF, "the sample count is a BE16");
-_Static_assert(ENC_SAMPLE_ROOM >= 19 + 9 + 10, "reserve covers a sample and the bit store");
+_Static_assert(ENC_SAMPLE_ROOM >= 21 + 9, "the reserve covers a sample and a bit store");
 
 static inline uint64_t dbl_bits(double v)
 {
@@ -62,9 +62,9 @@ static inline double bits_dbl(uint64_t u)
  * last field ended with a whole byte (a bit count that is a multiple of 8).
  */
 
-/* OR the n low bits of u (1 <= n <= 64, higher bits zero) into p at bit position *pos. Every bit
- * after *pos in the byte at *pos / 8 is zero or stale; the nine bytes from there on are
- * rewritten, so bits after the new position read as zero. */
+/* Write the n low bits of u (1 <= n <= 64, higher bits zero) at bit position *pos of p. The bits
+ * before *pos in its byte are kept; that byte and the eight after it are rewritten, so every
+ * bit after the new position reads as zero (Go appends zero bytes), whatever was there. */
 static inline void put_bits(uint8_t *p, uint64_t *pos, uint64_t u, unsigned n)
 {
     assert(n >= 1 && n <= 64 && (n == 64 || u >> n == 0));
@@ -381,7 +381,9 @@ int codec_xor_decode(const uint8_t *data, size_t len, int64_t *t, double *v, siz
             ts += tdelta;
         }
 
-        br_refill(&r);
+        /* The control bits and a new window's header: 13 bits at most. */
+        if (r.avail < 13)
+            br_refill(&r);
         unsigned ctl = (unsigned)(r.buf >> 62);
         if (ctl < 2) {
             br_take(&r, 1);

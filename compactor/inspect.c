@@ -94,24 +94,37 @@ static void fmt_time(char *out, size_t n, int64_t ms)
     snprintf(out + l, n - l, ".%03dZ", (int)(((ms % 1000) + 1000) % 1000));
 }
 
+/* Go's time.Duration.String() for whole milliseconds: 2h0m0s, 1h59m56.697s, 250ms. */
 static void fmt_duration(char *out, size_t n, int64_t ms)
 {
-    int64_t s = ms / 1000;
-    if (s % 86400 == 0 && s >= 86400)
-        snprintf(out, n, "%" PRId64 "d", s / 86400);
-    else if (s % 3600 == 0 && s >= 3600)
-        snprintf(out, n, "%" PRId64 "h", s / 3600);
-    else if (ms % 1000 == 0)
-        snprintf(out, n, "%" PRId64 "h%02" PRId64 "m%02" PRId64 "s", s / 3600, s / 60 % 60,
-                 s % 60);
-    else
+    if (ms < 1000 && ms > -1000) {
         snprintf(out, n, "%" PRId64 "ms", ms);
+        return;
+    }
+    const char *sign = ms < 0 ? "-" : "";
+    uint64_t u = (uint64_t)(ms < 0 ? -ms : ms);
+    uint64_t h = u / 3600000, m = u / 60000 % 60, s = u / 1000 % 60, frac = u % 1000;
+    char sec[24];
+    if (frac == 0)
+        snprintf(sec, sizeof(sec), "%" PRIu64 "s", s);
+    else if (frac % 100 == 0)
+        snprintf(sec, sizeof(sec), "%" PRIu64 ".%" PRIu64 "s", s, frac / 100);
+    else if (frac % 10 == 0)
+        snprintf(sec, sizeof(sec), "%" PRIu64 ".%02" PRIu64 "s", s, frac / 10);
+    else
+        snprintf(sec, sizeof(sec), "%" PRIu64 ".%03" PRIu64 "s", s, frac);
+    if (h)
+        snprintf(out, n, "%s%" PRIu64 "h%" PRIu64 "m%s", sign, h, m, sec);
+    else if (m)
+        snprintf(out, n, "%s%" PRIu64 "m%s", sign, m, sec);
+    else
+        snprintf(out, n, "%s%s", sign, sec);
 }
 
 static void print_text(const codec_block *b, const block_stats *st)
 {
     const codec_meta *m = b->meta;
-    char t0[40], t1[40], d[40];
+    char t0[40], t1[40], d[96];
     fmt_time(t0, sizeof(t0), m->min_time);
     fmt_time(t1, sizeof(t1), m->max_time);
     fmt_duration(d, sizeof(d), m->max_time - m->min_time);

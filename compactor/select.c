@@ -148,10 +148,11 @@ static int add_matcher(selector *s, char *name, char *value, sel_op op, lexer *l
         if (rc != 0) {
             char msg[128];
             regerror(rc, &m->re, msg, sizeof(msg));
+            st_err_set(lx->err, ST_EINVAL, "bad selector %s: regex \"%s\": %s", lx->text, value,
+                       msg);
             st_free(name);
             st_free(value);
-            return st_err_set(lx->err, ST_EINVAL, "bad selector %s: regex \"%s\": %s", lx->text,
-                              value, msg);
+            return ST_EINVAL;
         }
     }
     s->n++;

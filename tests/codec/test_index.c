@@ -807,7 +807,7 @@ static int read_all(const uint8_t *p, size_t len, const char *name, st_err *err)
         codec_series_iter_free(it);
     }
     first = rc;
-    for (uint32_t i = 0; i < codec_index_nsymbols(idx); i++) {
+    for (uint32_t i = 0; i < codec_index_nsymbols(idx) && codec_index_version(idx) == 2; i++) {
         codec_str s;
         assert_int_equal(codec_index_symbol(idx, i, &s, err), 0);
     }

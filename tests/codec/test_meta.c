@@ -513,14 +513,14 @@ static void meta__go_float_formatting_in_extensions(void **state)
         const char *out;
     } cases[] = {
         {"0", "0"},
-        {"-0.0", "-0"},
+        {"-0.0", "0"}, /* not Go ("-0"): jansson reads -0 back as the integer 0 */
         {"1.0", "1"},
         {"0.1", "0.1"},
         {"1e-6", "0.000001"},
         {"9.99e-7", "9.99e-7"},
         {"1e-10", "1e-10"},
         {"1.5e300", "1.5e+300"},
-        {"1e20", "100000000000000000000"},
+        {"1e18", "1000000000000000000"},
         {"1e21", "1e+21"},
         {"123456.789", "123456.789"},
         {"0.30000000000000004", "0.30000000000000004"},
@@ -529,6 +529,7 @@ static void meta__go_float_formatting_in_extensions(void **state)
         {"1.7976931348623157e308", "1.7976931348623157e+308"},
         /* not Go: jansson must read our output again, so no integer literal past int64 */
         {"9223372036854775807", "9.223372036854776e+18"},
+        {"1e20", "1e+20"}, /* Go: 100000000000000000000 */
     };
     for (size_t i = 0; i < ST_ARRAY_LEN(cases); i++) {
         char in[512], want[512];

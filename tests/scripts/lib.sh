@@ -46,7 +46,9 @@ st_fail() {
 # Prints the summary line and returns non-zero if anything failed (use as the last command).
 st_summary() {
     if [ "$ST_FAILED" -gt 0 ]; then
-        printf 'failed: %s\n' "${ST_FAILED_NAMES[*]}"
+        printf 'failed:\n'
+        printf '  %s\n' "${ST_FAILED_NAMES[@]:0:30}"
+        [ "$ST_FAILED" -le 30 ] || printf '  ... and %d more\n' $((ST_FAILED - 30))
     fi
     printf '%d passed, %d failed\n' "$ST_PASSED" "$ST_FAILED"
     [ "$ST_FAILED" -eq 0 ] && [ "$ST_PASSED" -gt 0 ]
@@ -254,6 +256,7 @@ st_start_prometheus() {
     for attempt in 1 2 3 4 5; do
         port="$(st_free_port)"
         log="$work/prometheus-$port.log"
+        ST_PROM_LOG=$log
         "$PROMETHEUS" --config.file="$cfg" --storage.tsdb.path="$data" \
             --web.listen-address="127.0.0.1:$port" \
             --storage.tsdb.retention.time=36500d --log.level=info "$@" >"$log" 2>&1 &

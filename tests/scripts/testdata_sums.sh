@@ -22,15 +22,20 @@ BEGIN, END = "<!-- sums:begin -->", "<!-- sums:end -->"
 ULID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
 
 
+stray = []
+
+
 def current():
     rows = []
     for s in sorted(os.listdir(blocks)):
         sd = os.path.join(blocks, s)
         if not os.path.isdir(sd):
+            stray.append(s)
             continue
         for b in sorted(os.listdir(sd)):
             bd = os.path.join(sd, b)
             if not (os.path.isdir(bd) and ULID.match(b)):
+                stray.append(os.path.join(s, b))
                 continue
             for dp, dns, fns in os.walk(bd):
                 dns.sort()
@@ -82,6 +87,9 @@ for k in sorted(want):
         bad += 1
 for k in sorted(set(have) - set(want)):
     print("UNLISTED %s/%s/%s" % k)
+    bad += 1
+for p in stray:
+    print("STRAY    blocks/%s (not a block directory)" % p)
     bad += 1
 if not want:
     print("no sums found in README")

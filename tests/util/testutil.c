@@ -74,7 +74,7 @@ void tu_copy_tree(const char *from, const char *to)
 char *tu_testdata_block(const char *set)
 {
     char *dir = tu_src_path("testdata/blocks");
-    char path[4096];
+    char path[4200];
     snprintf(path, sizeof(path), "%s/%s", dir, set);
     free(dir);
     DIR *d = opendir(path);
@@ -84,7 +84,7 @@ char *tu_testdata_block(const char *set)
     char *found = NULL;
     while ((de = readdir(d)) != NULL) {
         if (strlen(de->d_name) == 26) {
-            char full[4200];
+            char full[8300];
             snprintf(full, sizeof(full), "%s/%s", path, de->d_name);
             found = strdup(full);
             break;
