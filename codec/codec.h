@@ -204,6 +204,11 @@ int codec_chunk_reader_get(const codec_chunk_reader *r, uint64_t ref, codec_chun
 int codec_chunk_reader_record(const codec_chunk_reader *r, uint64_t ref, codec_chunk *c,
                               const uint8_t **rec, size_t *rec_len, st_err *err);
 uint32_t codec_chunk_reader_nsegments(const codec_chunk_reader *r);
+/* Tell the kernel the mapped pages before `ref` (earlier segments, and the part of ref's segment
+ * before its offset) will not be read again, so they leave this process' RSS (they stay in the
+ * page cache). For streaming readers whose refs only grow. Not thread-safe against get() on the
+ * released range. */
+void codec_chunk_reader_release_before(const codec_chunk_reader *r, uint64_t ref);
 /* Size of segment i and its file name (e.g. "000001"). */
 uint64_t codec_chunk_reader_segment_size(const codec_chunk_reader *r, uint32_t i);
 const char *codec_chunk_reader_segment_name(const codec_chunk_reader *r, uint32_t i);

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 /* Segment file layout:
@@ -474,4 +475,20 @@ int codec_chunk_writer_close(codec_chunk_writer *w, st_err *err)
     if (rc)
         w->failed = 1;
     return rc;
+}
+
+void codec_chunk_reader_release_before(const codec_chunk_reader *r, uint64_t ref)
+{
+    uint32_t seg = (uint32_t)(ref >> 32);
+    uint64_t off = ref & 0xffffffffu;
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    for (uint32_t i = 0; i < r->n && i <= seg; i++) {
+        const st_map *m = &r->segs[i].map;
+        if (!m->p)
+            continue;
+        uint64_t upto = i < seg ? m->len : ST_MIN(off, (uint64_t)m->len);
+        upto -= upto % page;
+        if (upto > 0)
+            madvise((void *)m->p, upto, MADV_DONTNEED);
+    }
 }

@@ -6,6 +6,7 @@
 #include "compactor_int.h"
 
 #include <errno.h>
+#include <locale.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,7 @@ static const struct {
     {"inspect", cmd_inspect, "print a block's meta and index statistics"},
     {"verify", cmd_verify, "check a block's checksums, order, alignment and every chunk"},
     {"rewrite", cmd_rewrite, "read a block and write it back through the codec"},
+    {"compact", cmd_compact, "merge local blocks into one (vertical and HA dedup too)"},
 };
 
 static void usage(FILE *f)
@@ -144,6 +146,9 @@ usage:
 
 int compactor_main(int argc, char **argv)
 {
+    /* UTF-8 character semantics for selector regexes; numbers and messages stay in C format */
+    if (!setlocale(LC_CTYPE, "C.UTF-8"))
+        setlocale(LC_CTYPE, "C.utf8");
     if (argc < 2) {
         usage(stderr);
         return COMPACTOR_EXIT_USAGE;

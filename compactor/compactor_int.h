@@ -72,10 +72,44 @@ typedef struct verify_report {
  * could be walked (even with problems), <0 when it could not be opened at all. */
 int verify_block(const char *dir, verify_report *r, st_err *err);
 
+/* ---- merge engine (merge.c) --------------------------------------------------------------- */
+typedef enum { MERGE_DEDUP_NONE = 0, MERGE_DEDUP_PENALTY = 1 } merge_dedup;
+
+typedef struct merge_opts {
+    int threads; /* 0: one per core */
+    merge_dedup dedup;
+    const char *const *replica_labels; /* dropped from the output's external labels */
+    size_t nreplica_labels;
+    int verify;         /* walk the new block with verify_block before it is renamed into place */
+    const char *source; /* thanos.source of the output (default "compactor") */
+} merge_opts;
+
+typedef struct merge_stats {
+    codec_ulid ulid;
+    char dir[4096]; /* the new block, "" when nothing was written */
+    uint64_t series, chunks, samples;
+    uint64_t chunks_copied, chunks_reencoded, overlap_groups, histogram_chunks_dropped;
+    int empty; /* the inputs held no samples in range: no block was written */
+    double seconds;
+} merge_stats;
+
+/* Merge blocks of one group into out_dir/<new ULID>, written under <ULID>.tmp-for-creation and
+ * renamed into place when complete. */
+int merge_blocks(codec_block *const *in, size_t nin, const char *out_dir, const merge_opts *o,
+                 merge_stats *st, st_err *err);
+/* Penalty dedup of two sorted sample arrays (exposed for table tests); returns the count. */
+size_t merge_penalty2(const int64_t *ta, const double *va, size_t na, const int64_t *tb,
+                      const double *vb, size_t nb, int64_t *to, double *vo);
+
+/* Fill meta's thanos.files (chunks/NNNNNN, index with sizes; meta.json) and segment_files from the
+ * block directory dir. */
+int meta_set_files(codec_meta *meta, const char *dir, st_err *err);
+
 /* ---- commands ------------------------------------------------------------------------------ */
 int cmd_dump(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_rewrite(int argc, char **argv);
+int cmd_compact(int argc, char **argv);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * select.c - PromQL series selectors for `strata dump --match`:
- * `metric{a="b", c=~"re", d!="x", e!~"re"}`. Regexes are anchored as in Prometheus and run by
- * the C library's POSIX extended regex engine (RE2-only syntax such as (?i) is refused).
+ * `metric{a="b", c=~"re", d!="x", e!~"re"}`. Regexes match whole values as in Prometheus and run
+ * on the C library's POSIX extended engine in a UTF-8 locale (so '.' is one character and never
+ * a newline, as in RE2); RE2-only syntax such as (?i) is refused.
  * A missing label matches as the empty value, as in Prometheus.
  */
 #include "compactor_int.h"
@@ -99,12 +100,65 @@ static char *read_string(lexer *lx)
         case '\'':
             out = e;
             break;
-        case 'x': {
-            char h[3] = {lx->s[lx->i], lx->s[lx->i] ? lx->s[lx->i + 1] : 0, 0};
-            if (!isxdigit((unsigned char)h[0]) || !isxdigit((unsigned char)h[1]))
+        case 'x':
+        case 'u':
+        case 'U': {
+            /* \xHH is a byte; \uHHHH and \UHHHHHHHH are code points written as UTF-8 */
+            int nd = e == 'x' ? 2 : e == 'u' ? 4 : 8;
+            uint32_t cp = 0;
+            for (int k = 0; k < nd; k++) {
+                char h = lx->s[lx->i];
+                if (!isxdigit((unsigned char)h))
+                    goto bad;
+                cp = cp * 16 + (uint32_t)(isdigit((unsigned char)h) ? h - '0'
+                                                                    : (tolower(h) - 'a' + 10));
+                lx->i++;
+            }
+            if (e == 'x') {
+                out = (char)cp;
+                break;
+            }
+            if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
                 goto bad;
-            lx->i += 2;
-            out = (char)strtol(h, NULL, 16);
+            uint8_t u[4];
+            size_t ul;
+            if (cp < 0x80) {
+                u[0] = (uint8_t)cp;
+                ul = 1;
+            } else if (cp < 0x800) {
+                u[0] = (uint8_t)(0xC0 | (cp >> 6));
+                u[1] = (uint8_t)(0x80 | (cp & 0x3F));
+                ul = 2;
+            } else if (cp < 0x10000) {
+                u[0] = (uint8_t)(0xE0 | (cp >> 12));
+                u[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+                u[2] = (uint8_t)(0x80 | (cp & 0x3F));
+                ul = 3;
+            } else {
+                u[0] = (uint8_t)(0xF0 | (cp >> 18));
+                u[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
+                u[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+                u[3] = (uint8_t)(0x80 | (cp & 0x3F));
+                ul = 4;
+            }
+            if (st_buf_append(&b, u, ul))
+                goto bad;
+            continue;
+        }
+        case '0':
+        case '1':
+        case '2':
+        case '3': {
+            /* \NNN: three octal digits, a byte */
+            int v = e - '0';
+            for (int k = 0; k < 2; k++) {
+                char o = lx->s[lx->i];
+                if (o < '0' || o > '7')
+                    goto bad;
+                v = v * 8 + (o - '0');
+                lx->i++;
+            }
+            out = (char)v;
             break;
         }
         default:
@@ -135,16 +189,19 @@ static int add_matcher(selector *s, char *name, char *value, sel_op op, lexer *l
     m->value = value;
     m->op = op;
     if (op == SEL_RE || op == SEL_NRE) {
+        /* RE2's '.' never matches a newline: REG_NEWLINE gives that. Anchoring is checked on the
+         * match offsets (leftmost-longest: a full match, if any, starts at 0 and ends at the
+         * end), since with REG_NEWLINE '^' and '$' would also match at line breaks. */
         size_t vl = strlen(value);
-        char *anchored = st_malloc(vl + 5);
-        if (!anchored) {
+        char *wrapped = st_malloc(vl + 3);
+        if (!wrapped) {
             st_free(name);
             st_free(value);
             return st_err_set(lx->err, ST_ENOMEM, "selector: out of memory");
         }
-        snprintf(anchored, vl + 5, "^(%s)$", value);
-        int rc = regcomp(&m->re, anchored, REG_EXTENDED | REG_NOSUB);
-        st_free(anchored);
+        snprintf(wrapped, vl + 3, "(%s)", value);
+        int rc = regcomp(&m->re, wrapped, REG_EXTENDED | REG_NEWLINE);
+        st_free(wrapped);
         if (rc != 0) {
             char msg[128];
             regerror(rc, &m->re, msg, sizeof(msg));
@@ -174,7 +231,9 @@ static int value_matches(const sel_matcher *m, const char *v, size_t vl)
             return 0;
         memcpy(tmp, v, vl);
         tmp[vl] = '\0';
-        int hit = regexec(&m->re, tmp, 0, NULL, 0) == 0 && strlen(tmp) == vl;
+        regmatch_t pm[1];
+        int hit = strlen(tmp) == vl && regexec(&m->re, tmp, 1, pm, 0) == 0 && pm[0].rm_so == 0 &&
+                  (size_t)pm[0].rm_eo == vl;
         if (tmp != stackbuf)
             st_free(tmp);
         return m->op == SEL_RE ? hit : !hit;

@@ -5,7 +5,7 @@ set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libzstd-dev libcurl4-openssl-dev libssl-dev
     libxxhash-dev libcmocka-dev libjansson-dev libyaml-dev libexpat1-dev)
-test_pkgs=(prometheus clang libclang-rt-14-dev python3 curl xxd)
+test_pkgs=(prometheus clang libclang-rt-14-dev python3 curl xxd python3-swift time)
 
 want=("${build_pkgs[@]}")
 if [ "${1:-}" != "--build-only" ]; then

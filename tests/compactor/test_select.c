@@ -6,6 +6,7 @@
 
 #include "compactor/compactor_int.h"
 
+#include <locale.h>
 #include <string.h>
 
 static const codec_label series[] = {
@@ -38,6 +39,11 @@ static void select__matches_table_of_selectors(void **state)
         {"{job=\"api\",}", 1},
         {" { job = \"api\" } ", 1},
         {"{job=\"a\\x70i\"}", 1},
+        {"{path=~\"caf.\"}", 1},    /* '.' is one UTF-8 character, as in RE2 */
+        {"{path=~\"caf..\"}", 0},
+        {"{path=\"caf\\u00e9\"}", 1}, /* Go string escapes, as PromQL */
+        {"{path=\"caf\\303\\251\"}", 1},
+        {"{path=~\"c|caf\\U000000e9\"}", 1},
     };
     for (size_t i = 0; i < ST_ARRAY_LEN(cases); i++) {
         selector s;
@@ -73,11 +79,28 @@ static void select__rejects_bad_selectors_with_a_message(void **state)
     }
 }
 
+/* RE2's '.' never matches a newline: `new.line` must not match "new\nline". */
+static void select__dot_does_not_match_a_newline(void **state)
+{
+    static const codec_label l[] = {{{"__name__", 8}, {"m", 1}}, {{"text", 4}, {"new\nline", 8}}};
+    selector s;
+    st_err err;
+    st_err_init(&err);
+    assert_int_equal(selector_parse(&s, "{text=~\"new.line\"}", &err), 0);
+    assert_int_equal(selector_matches(&s, l, 2), 0);
+    selector_release(&s);
+    assert_int_equal(selector_parse(&s, "{text=~\"new\\nline\"}", &err), 0);
+    assert_int_equal(selector_matches(&s, l, 2), 1);
+    selector_release(&s);
+}
+
 int main(void)
 {
+    setlocale(LC_CTYPE, "C.UTF-8");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(select__matches_table_of_selectors),
         cmocka_unit_test(select__rejects_bad_selectors_with_a_message),
+        cmocka_unit_test(select__dot_does_not_match_a_newline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
