@@ -169,7 +169,8 @@ EOF
 # st_promtool_dump DB_DIR OUT [EXTRA_ARGS...]: promtool tsdb dump of a directory of blocks.
 # Without an explicit --max-time it passes <newest maxTime - 1> (all samples are < maxTime),
 # so promtool does not try to open DB_DIR/wal. A --max-time given in EXTRA_ARGS must also
-# stay below the newest maxTime for the same reason.
+# stay below the newest maxTime for the same reason. promtool 2.42 always leaves an empty
+# DB_DIR/chunks_head/ behind: give it a staging dir (hard links), never testdata itself.
 st_promtool_dump() {
     local db="$1" out="$2"
     shift 2

@@ -38,6 +38,23 @@ check() {
         st_fail "$name" "promtool dump failed: $(head -c 400 "$err")"
         return 0
     fi
+    # promtool 2.42 bug: with tombstones on a series and --min-time above the series' first
+    # chunk, it can print samples *before* --min-time (tombstones.Intervals.Add overflows on
+    # n.Mint-1 with Mint=MinInt64, appends the front-trim interval out of order, and the
+    # deletion iterator then stops looking at it). No correct dump prints samples outside
+    # [min, max], so such lines are dropped from the expected output (and reported).
+    local a lo="" hi=""
+    for a in "${pa[@]+"${pa[@]}"}"; do
+        case "$a" in --min-time=*) lo="${a#*=}" ;; --max-time=*) hi="${a#*=}" ;; esac
+    done
+    if [ -n "$lo$hi" ]; then
+        awk -v lo="${lo:--9e18}" -v hi="${hi:-9e18}" '$NF + 0 >= lo + 0 && $NF + 0 <= hi + 0' "$exp" >"$exp.in"
+        local dropped=$(($(wc -l <"$exp") - $(wc -l <"$exp.in")))
+        if [ "$dropped" -gt 0 ]; then
+            st_log "NOTE $name: promtool printed $dropped samples outside [${lo:-min}, ${hi:-max}] (known promtool 2.42 tombstone/min-time bug); not expected from strata"
+        fi
+        mv "$exp.in" "$exp"
+    fi
     local rc=0
     st_strata dump "${sa[@]+"${sa[@]}"}" "$@" >"$act" 2>"$err" || rc=$?
     if [ $rc -ne 0 ]; then
