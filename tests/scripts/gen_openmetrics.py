@@ -211,6 +211,10 @@ def gen_realistic(args, w):
     interval = int(round(args.interval_s * 1000))
     start, end, off = args.start_ms, args.start_ms + int(round(args.hours * HOUR_MS)), args.ts_offset_ms
     n = args.series
+    gap_lo = gap_hi = 0
+    if args.gap:
+        a, b = args.gap.split(":")
+        gap_lo, gap_hi = start + int(float(a) * 60000), start + int(float(b) * 60000)
     ntargets = (n + SERIES_PER_TARGET - 1) // SERIES_PER_TARGET
     tinfo = []
     for t in range(ntargets):
@@ -219,7 +223,9 @@ def gen_realistic(args, w):
         ks = []
         k = k0
         while k * interval + phase + off < end:
-            ks.append(k)
+            t_ms = k * interval + phase + off
+            if not (args.gap and gap_lo <= t_ms < gap_hi):
+                ks.append(k)
             k += 1
         ts = [fmt_ts(k * interval + phase + off) for k in ks]
         tinfo.append((target_labels(args.seed, t, args.label_value_prefix), ks, ts))
@@ -492,6 +498,9 @@ def main():
     ap.add_argument("--label-value-prefix", default="", help="prepended to every instance value")
     ap.add_argument("--ts-offset-ms", type=int, default=0,
                     help="added to every timestamp (samples leaving the window are dropped)")
+    ap.add_argument("--gap", default="",
+                    help="realistic profile: no samples in [A, B) minutes after --start-ms (A:B), "
+                         "e.g. an HA replica that was down")
     ap.add_argument("-o", "--output", help="output file (default stdout)")
     args = ap.parse_args()
     if args.series < 0 or args.hours <= 0 or args.interval_s <= 0 or args.start_ms < 0:

@@ -27,10 +27,10 @@ while [ $# -gt 0 ]; do
     case "$1" in
     --out) out="$2"; shift 2 ;;
     --out=*) out="${1#*=}"; shift ;;
-    --series | --start-ms | --hours | --interval-s | --profile | --seed | --ts-offset-ms | --label-value-prefix)
+    --series | --start-ms | --hours | --interval-s | --profile | --seed | --ts-offset-ms | --label-value-prefix | --gap)
         [ $# -ge 2 ] || usage
         gen_args+=("$1" "$2"); shift 2 ;;
-    --series=* | --start-ms=* | --hours=* | --interval-s=* | --profile=* | --seed=* | --ts-offset-ms=* | --label-value-prefix=*)
+    --series=* | --start-ms=* | --hours=* | --interval-s=* | --profile=* | --seed=* | --ts-offset-ms=* | --label-value-prefix=* | --gap=*)
         gen_args+=("$1"); shift ;;
     -h | --help) usage ;;
     *) echo "make_block.sh: unknown argument: $1" >&2; usage ;;

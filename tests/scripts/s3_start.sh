@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# s3_start.sh DIR PORT: starts the Swift s3api test server (s3_server.py) with its data in DIR,
+# listening on 127.0.0.1 PORT (S3) and PORT+1..PORT+3 (Swift's object, container and account
+# servers), and waits until all four health checks answer and a signed ListBuckets returns 200.
+# The server runs in its own process group (pid in DIR/supervisor.pid) and stops on
+# `s3_stop.sh DIR`, on SIGTERM, or by itself when the process that called this script exits
+# (override with S3_WATCH_PID). On failure it prints the log tails, stops what it started and
+# exits non-zero. Credentials: test:tester / testing, region us-east-1.
+set -euo pipefail
+if [ $# -ne 2 ]; then
+    echo "usage: $0 DIR PORT" >&2
+    exit 2
+fi
+dir="$1"
+port="$2"
+here="$(cd "$(dirname "$0")" && pwd)"
+watch="${S3_WATCH_PID:-$PPID}"
+mkdir -p "$dir/log"
+dir="$(cd "$dir" && pwd)"
+
+setsid /usr/bin/python3 "$here/s3_server.py" --dir "$dir" --port "$port" --watch-pid "$watch" \
+    >"$dir/log/supervisor.log" 2>&1 </dev/null &
+pid=$!
+echo "$pid" >"$dir/supervisor.pid"
+
+ready() {
+    local k
+    for k in 0 1 2 3; do
+        curl -sf -o /dev/null --max-time 2 "http://127.0.0.1:$((port + k))/healthcheck" || return 1
+    done
+    [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --aws-sigv4 "aws:amz:us-east-1:s3" \
+        -H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" \
+        "http://test%3Atester:testing@127.0.0.1:$port/")" = 200 ]
+}
+
+for _ in $(seq 1 300); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+        echo "s3_start: the server exited during start-up; logs:" >&2
+        tail -n 20 "$dir"/log/*.log >&2 || true
+        exit 1
+    fi
+    if ready; then
+        exit 0
+    fi
+    sleep 0.2
+done
+echo "s3_start: not ready after 60 s; logs:" >&2
+tail -n 20 "$dir"/log/*.log >&2 || true
+bash "$here/s3_stop.sh" "$dir"
+exit 1
