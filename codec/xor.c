@@ -225,12 +225,52 @@ int codec_xor_enc_append(codec_xor_enc *e, int64_t t, double v)
     return 0;
 }
 
+/* The batch path: the first two samples have their own encodings and go through
+ * codec_xor_enc_append; the rest reserve room once and keep the state in locals. The bit
+ * position runs on from sample to sample whatever the spare-byte rule says (a spare byte only
+ * moves the end), so only the last sample decides the final length. */
 int codec_xor_enc_append_batch(codec_xor_enc *e, const int64_t *t, const double *v, size_t n)
 {
+    size_t i = 0;
     int rc = 0;
-    for (size_t i = 0; i < n && !rc; i++)
-        rc = codec_xor_enc_append(e, t[i], v[i]);
-    return rc;
+    if (n > (size_t)(CODEC_XOR_MAX_SAMPLES - e->n)) {
+        for (; i < n && !rc; i++)
+            rc = codec_xor_enc_append(e, t[i], v[i]);
+        return rc;
+    }
+    for (; i < n && e->n < 2; i++)
+        if ((rc = codec_xor_enc_append(e, t[i], v[i])))
+            return rc;
+    if (i == n)
+        return 0;
+    size_t left = n - i;
+    if (left > SIZE_MAX / ENC_SAMPLE_ROOM)
+        return ST_ETOOBIG;
+    if ((rc = st_buf_reserve(&e->b, left * ENC_SAMPLE_ROOM)))
+        return rc;
+    uint8_t *p = e->b.p;
+    uint64_t pos = (uint64_t)e->b.len * 8 - e->free_bits;
+    int64_t prev_t = e->t, tdelta = e->tdelta;
+    int whole = 0;
+    for (; i < n; i++) {
+        int64_t td = (int64_t)((uint64_t)t[i] - (uint64_t)prev_t);
+        put_dod(p, &pos, (int64_t)((uint64_t)td - (uint64_t)tdelta));
+        uint64_t vb = dbl_bits(v[i]);
+        whole = put_value(e, p, &pos, vb);
+        e->v = vb;
+        prev_t = t[i];
+        tdelta = td;
+    }
+    unsigned r = (unsigned)(pos & 7);
+    unsigned free_bits = whole ? 8 - r : (8 - r) & 7;
+    e->b.len = (size_t)((pos + free_bits) / 8);
+    e->free_bits = (uint8_t)free_bits;
+    assert(e->b.len + 1 < e->b.cap);
+    e->n = (uint16_t)(e->n + left);
+    e->t = prev_t;
+    e->tdelta = tdelta;
+    codec_put_be16(p, e->n);
+    return 0;
 }
 
 codec_chunk codec_xor_enc_chunk(const codec_xor_enc *e)

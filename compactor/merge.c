@@ -27,7 +27,7 @@
 #include <string.h>
 
 #define BATCH_SERIES   512
-#define RELEASE_EVERY  (64ull << 20)
+#define RELEASE_EVERY  (2ull << 20)
 
 /* A chunk to emit or to merge: an input chunk (borrowed from a mapping) or a re-encoded one
  * (in the batch arena). */
@@ -194,9 +194,8 @@ static chunk_iter *heap_pop(chunk_iter **h, size_t *n)
 
 static int decode_into(batch *b, const mchunk *c, int k, size_t *n)
 {
-    char where[160];
-    snprintf(where, sizeof(where), "re-encoded chunk [%" PRId64 ", %" PRId64 "]", c->mint,
-             c->maxt);
+    /* input chunks passed their CRC check when loaded; the context is only for messages */
+    const char *where = c->copied ? "input chunk being merged" : "re-encoded chunk";
     codec_chunk ch = {c->enc, c->data, c->len};
     uint32_t cnt;
     int rc = codec_chunk_num_samples(&ch, &cnt, where, &b->err);
