@@ -20,6 +20,7 @@ static const struct {
     {"verify", cmd_verify, "check a block's checksums, order, alignment and every chunk"},
     {"rewrite", cmd_rewrite, "read a block and write it back through the codec"},
     {"compact", cmd_compact, "merge local blocks into one (vertical and HA dedup too)"},
+    {"plan", cmd_plan, "show what a run would do to a bucket (text or JSON); changes nothing"},
 };
 
 static void usage(FILE *f)

@@ -111,5 +111,6 @@ int cmd_inspect(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_rewrite(int argc, char **argv);
 int cmd_compact(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
 
 #endif
