@@ -21,6 +21,7 @@ static const struct {
     {"rewrite", cmd_rewrite, "read a block and write it back through the codec"},
     {"compact", cmd_compact, "merge local blocks into one (vertical and HA dedup too)"},
     {"plan", cmd_plan, "show what a run would do to a bucket (text or JSON); changes nothing"},
+    {"run", cmd_run, "sync, plan and execute: compactions, marks, deletions (the batch job)"},
 };
 
 static void usage(FILE *f)

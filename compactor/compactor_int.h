@@ -82,6 +82,11 @@ typedef struct merge_opts {
     size_t nreplica_labels;
     int verify;         /* walk the new block with verify_block before it is renamed into place */
     const char *source; /* thanos.source of the output (default "compactor") */
+    /* External labels of the output (the group's), written with a thanos section whatever the
+     * inputs had; when NULL they come from the inputs, replica labels removed. */
+    const codec_kv *labels;
+    size_t nlabels;
+    int have_labels;
 } merge_opts;
 
 typedef struct merge_stats {
@@ -105,6 +110,28 @@ size_t merge_penalty2(const int64_t *ta, const double *va, size_t na, const int6
  * block directory dir. */
 int meta_set_files(codec_meta *meta, const char *dir, st_err *err);
 
+/* ---- flags shared by plan and run (plan_args.c) --------------------------------------------- */
+#include "objstore/objstore.h"
+#include "planner/planner.h"
+
+#define PLAN_ARGS_NFLAGS 19
+typedef struct plan_args {
+    const char *cfg_file, *cfg_yaml, *bucket, *now_s, *data_dir, *log_level, *log_format;
+    int64_t concurrency;
+    planner_flags pf;
+    cli_strings replicas;
+} plan_args;
+
+void plan_args_init(plan_args *a);
+/* Fill f (room for PLAN_ARGS_NFLAGS) with the shared flags; returns how many. */
+size_t plan_args_flags(plan_args *a, cli_flag *f);
+/* After cli_parse: check values, set up logging, parse --now. 0 or an exit code (printed). */
+int plan_args_check(plan_args *a, const char *cmd, int64_t *now);
+/* Sync the bucket with these settings and log one line about it. */
+int plan_args_sync(plan_args *a, planner_settings *s, objstore *store, planner_blockset **set,
+                   st_err *err);
+void plan_args_release(plan_args *a);
+
 /* ---- commands ------------------------------------------------------------------------------ */
 int cmd_dump(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
@@ -112,5 +139,6 @@ int cmd_verify(int argc, char **argv);
 int cmd_rewrite(int argc, char **argv);
 int cmd_compact(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 
 #endif

@@ -904,24 +904,26 @@ static int build_meta(merger *m, const codec_ulid *id, const writer *w, const ch
             meta->sources[u++] = meta->sources[k];
     meta->nsources = u;
 
-    int thanos = 0;
+    int thanos = m->o->have_labels;
     for (size_t i = 0; i < m->nin; i++)
         thanos |= m->in[i]->meta->has_thanos;
     if (thanos) {
+        const codec_kv *src = m->o->have_labels ? m->o->labels : first->thanos.labels;
+        size_t nsrc_labels = m->o->have_labels ? m->o->nlabels : first->thanos.nlabels;
         meta->has_thanos = 1;
         meta->thanos.resolution = first->thanos.resolution;
         meta->thanos.source = st_strdup(m->o->source ? m->o->source : "compactor");
-        meta->thanos.labels = st_calloc(first->thanos.nlabels + 1, sizeof(codec_kv));
+        meta->thanos.labels = st_calloc(nsrc_labels + 1, sizeof(codec_kv));
         if (!meta->thanos.source || !meta->thanos.labels) {
             codec_meta_free(meta);
             return st_err_set(err, ST_ENOMEM, "merge: out of memory");
         }
-        for (size_t i = 0; i < first->thanos.nlabels; i++) {
-            if (is_replica_label(m->o, first->thanos.labels[i].name))
+        for (size_t i = 0; i < nsrc_labels; i++) {
+            if (!m->o->have_labels && is_replica_label(m->o, src[i].name))
                 continue;
             codec_kv *kv = &meta->thanos.labels[meta->thanos.nlabels++];
-            kv->name = st_strdup(first->thanos.labels[i].name);
-            kv->value = st_strdup(first->thanos.labels[i].value);
+            kv->name = st_strdup(src[i].name);
+            kv->value = st_strdup(src[i].value);
             if (!kv->name || !kv->value) {
                 codec_meta_free(meta);
                 return st_err_set(err, ST_ENOMEM, "merge: out of memory");
@@ -1009,7 +1011,7 @@ int merge_blocks(codec_block *const *in_unsorted, size_t nin, const char *out_di
             goto done;
         }
     }
-    if ((rc = group_labels(&m, in[0]->meta, err)))
+    if (!o->have_labels && (rc = group_labels(&m, in[0]->meta, err)))
         goto done;
     if (threads > 1 && (rc = st_pool_create(&pool, threads))) {
         st_err_set(err, rc, "merge: cannot start %d threads", threads);

@@ -1,0 +1,689 @@
+/*
+ * run.c - `strata run`: sync the bucket, plan, and carry the plan out in its order, skipping the
+ * actions another shard owns. Deletions and marks come first (retention never waits behind a
+ * compaction backlog), then compactions (`--compact.concurrency` at once) and downsamplings.
+ *
+ * Publishing a new block: its files are written and verified locally, then uploaded chunks/NNNNNN,
+ * index, and meta.json last (the block becomes visible), and only then are the inputs marked for
+ * deletion. A crash before meta.json leaves an invisible partial upload (removed after 48h); a
+ * crash after it leaves inputs whose sources the new block holds, which the next sync sees as
+ * superseded and marks. Nothing is lost or doubled in any order of events.
+ *
+ * A block that cannot be read (no index, CRC mismatch, out-of-order or out-of-range chunks) is
+ * quarantined: it gets a no-compact mark naming the problem and its job is dropped; the rest of
+ * the run goes on and the exit code is 3.
+ */
+#include "compactor_int.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum { OUT_OK = 0, OUT_FAILED, OUT_QUARANTINED, OUT_SKIPPED, OUT_N };
+static const char *outcome_names[OUT_N] = {"ok", "failed", "quarantined", "skipped"};
+
+typedef struct run_ctx {
+    objstore *store;
+    const planner_settings *settings;
+    const char *data_dir;
+    int64_t now_ms;
+    int threads; /* merge threads per compaction */
+    merge_dedup dedup;
+    pthread_mutex_t mu;
+    uint64_t actions[PLANNER_ACT_NTYPES][OUT_N];
+    uint64_t bytes_read, bytes_written, quarantined;
+} run_ctx;
+
+/* Test hook: STRATA_TEST_CRASH_AT=<point> kills the process there (SIGKILL: no cleanup runs),
+ * so tests can prove every step of publishing leaves a bucket the next run repairs. */
+static void crash_point(const char *point)
+{
+    const char *at = getenv("STRATA_TEST_CRASH_AT");
+    if (at && strcmp(at, point) == 0) {
+        fflush(NULL);
+        raise(SIGKILL);
+    }
+}
+
+static void count(run_ctx *c, planner_action_type t, int outcome, uint64_t read, uint64_t written)
+{
+    pthread_mutex_lock(&c->mu);
+    c->actions[t][outcome]++;
+    c->bytes_read += read;
+    c->bytes_written += written;
+    if (outcome == OUT_QUARANTINED)
+        c->quarantined++;
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* ---- markers ------------------------------------------------------------------------------- */
+
+static void json_escape(st_buf *b, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            st_buf_printf(b, "\\%c", *p);
+        else if (*p < 0x20)
+            st_buf_printf(b, "\\u%04x", *p);
+        else
+            st_buf_putc(b, *p);
+    }
+}
+
+/* Write a marker into a block's prefix, as Thanos writes it (compact JSON, no newline).
+ * kind: "deletion" or "no-compact". An existing marker is left alone. */
+static int put_marker(run_ctx *c, const planner_block *b, const char *kind, const char *reason,
+                      const char *details, st_err *err)
+{
+    char key[512];
+    snprintf(key, sizeof(key), "%s%s-mark.json", b->prefix, kind);
+    int exists = 0;
+    int rc = objstore_exists(c->store, key, &exists, err);
+    if (rc || exists)
+        return rc;
+    st_buf j;
+    st_buf_init(&j, 0);
+    int64_t now_s = c->now_ms / 1000;
+    st_buf_printf(&j, "{\"id\":\"%s\",\"version\":1,\"details\":\"", b->ulid.s);
+    json_escape(&j, details);
+    if (strcmp(kind, "deletion") == 0)
+        st_buf_printf(&j, "\",\"deletion_time\":%" PRId64 "}", now_s);
+    else {
+        st_buf_printf(&j, "\",\"no_compact_time\":%" PRId64 ",\"reason\":\"", now_s);
+        json_escape(&j, reason);
+        st_buf_printf(&j, "\"}");
+    }
+    if (!st_buf_cstr(&j)) {
+        st_buf_release(&j);
+        return st_err_set(err, ST_ENOMEM, "out of memory");
+    }
+    rc = objstore_put(c->store, key, j.p, j.len, err);
+    st_buf_release(&j);
+    return rc;
+}
+
+/* ---- deleting ------------------------------------------------------------------------------ */
+
+typedef struct key_list {
+    char **v;
+    size_t n, cap;
+} key_list;
+
+static int collect_key(void *ctx, const char *key, int is_prefix)
+{
+    key_list *l = ctx;
+    if (is_prefix)
+        return 0;
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 16;
+        char **nv = st_reallocarray(l->v, nc, sizeof(char *));
+        if (!nv)
+            return ST_ENOMEM;
+        l->v = nv;
+        l->cap = nc;
+    }
+    if (!(l->v[l->n] = st_strdup(key)))
+        return ST_ENOMEM;
+    l->n++;
+    return 0;
+}
+
+static void key_list_free(key_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        st_free(l->v[i]);
+    st_free(l->v);
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* Remove every object of a block: meta.json first (the block stops being a block), the
+ * deletion mark last (a half-deleted block stays a marked partial upload, deleted again later). */
+static int delete_block(run_ctx *c, const char *prefix, uint64_t *freed, st_err *err)
+{
+    key_list l = {0};
+    int rc = objstore_iter(c->store, prefix, 1, collect_key, &l, err);
+    if (rc) {
+        if (rc == ST_ENOMEM)
+            st_err_set(err, rc, "delete %s: out of memory", prefix);
+        key_list_free(&l);
+        return rc;
+    }
+    for (int pass = 0; pass < 3 && !rc; pass++) {
+        for (size_t i = 0; i < l.n && !rc; i++) {
+            int is_meta = ends_with(l.v[i], "/meta.json");
+            int is_mark = ends_with(l.v[i], "/deletion-mark.json");
+            if ((pass == 0 && !is_meta) || (pass == 1 && (is_meta || is_mark)) ||
+                (pass == 2 && !is_mark))
+                continue;
+            if (freed) {
+                objstore_attrs at;
+                st_err ignored;
+                st_err_init(&ignored);
+                if (objstore_attributes(c->store, l.v[i], &at, &ignored) == 0)
+                    *freed += at.size;
+            }
+            rc = objstore_delete(c->store, l.v[i], err);
+        }
+    }
+    key_list_free(&l);
+    return rc;
+}
+
+/* ---- compaction ---------------------------------------------------------------------------- */
+
+/* Download a block's files into dir (meta.json, index, chunks/NNNNNN, tombstones if any). */
+static int download_block(run_ctx *c, const planner_block *b, const char *dir, uint64_t *bytes,
+                          st_err *err)
+{
+    key_list l = {0};
+    int rc = objstore_iter(c->store, b->prefix, 1, collect_key, &l, err);
+    size_t pl = strlen(b->prefix);
+    for (size_t i = 0; i < l.n && !rc; i++) {
+        const char *rel = l.v[i] + pl;
+        if (ends_with(rel, "-mark.json"))
+            continue;
+        if (strcmp(rel, "meta.json") != 0 && strcmp(rel, "index") != 0 &&
+            strcmp(rel, "tombstones") != 0 && strncmp(rel, "chunks/", 7) != 0)
+            continue;
+        char *path = st_path_join(dir, rel);
+        if (!path) {
+            rc = st_err_set(err, ST_ENOMEM, "out of memory");
+            break;
+        }
+        rc = objstore_get_file(c->store, l.v[i], path, err);
+        if (!rc) {
+            objstore_attrs at;
+            st_err ignored;
+            st_err_init(&ignored);
+            if (objstore_attributes(c->store, l.v[i], &at, &ignored) == 0)
+                *bytes += at.size;
+        }
+        st_free(path);
+    }
+    key_list_free(&l);
+    return rc;
+}
+
+static void rfc3339_nano(char *out, size_t n)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t l = strftime(out, n, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + l, n - l, ".%09ldZ", ts.tv_nsec);
+}
+
+/* Upload a local block under prefix: chunks/NNNNNN, index, then meta.json with upload_time set. */
+static int upload_block(run_ctx *c, const char *dir, const char *prefix, uint64_t *bytes,
+                        st_err *err)
+{
+    codec_meta *meta = NULL;
+    char *path = st_path_join(dir, "meta.json");
+    st_buf key;
+    st_buf_init(&key, 0);
+    int rc = path ? codec_meta_read(&meta, path, err)
+                  : st_err_set(err, ST_ENOMEM, "out of memory");
+    for (size_t i = 0; !rc && i < meta->thanos.nfiles; i++) {
+        const codec_meta_file *f = &meta->thanos.files[i];
+        if (strcmp(f->rel_path, "meta.json") == 0)
+            continue;
+        char *local = st_path_join(dir, f->rel_path);
+        st_buf_reset(&key);
+        if (!local || st_buf_printf(&key, "%s%s", prefix, f->rel_path) || !st_buf_cstr(&key)) {
+            st_free(local);
+            rc = st_err_set(err, ST_ENOMEM, "out of memory");
+            break;
+        }
+        rc = objstore_put_file(c->store, (const char *)key.p, local, err);
+        st_free(local);
+        if (!rc && f->size_bytes > 0)
+            *bytes += (uint64_t)f->size_bytes;
+        if (!rc)
+            crash_point(strcmp(f->rel_path, "index") == 0 ? "upload-index" : "upload-chunks");
+    }
+    if (!rc) {
+        char ts[64];
+        rfc3339_nano(ts, sizeof(ts));
+        st_free(meta->thanos.upload_time);
+        meta->thanos.upload_time = st_strdup(ts);
+        st_buf j;
+        st_buf_init(&j, 0);
+        st_buf_reset(&key);
+        if (!meta->thanos.upload_time || st_buf_printf(&key, "%smeta.json", prefix) ||
+            !st_buf_cstr(&key))
+            rc = st_err_set(err, ST_ENOMEM, "out of memory");
+        else if (!(rc = codec_meta_format(meta, &j, CODEC_META_NEWLINE, err)) &&
+                 !(rc = codec_meta_write(meta, path, CODEC_META_NEWLINE, err)))
+            rc = objstore_put(c->store, (const char *)key.p, j.p, j.len, err);
+        if (!rc)
+            *bytes += j.len;
+        st_buf_release(&j);
+    }
+    if (!rc)
+        crash_point("upload-meta");
+    codec_meta_free(meta);
+    st_buf_release(&key);
+    st_free(path);
+    return rc;
+}
+
+/* After a merge failed on bad data: find which inputs are bad and quarantine them. */
+static int quarantine_bad_inputs(run_ctx *c, const planner_action *a, char *const *dirs,
+                                 const st_err *cause)
+{
+    int found = 0;
+    for (size_t i = 0; i < a->nblocks; i++) {
+        if (!dirs[i])
+            continue;
+        verify_report r = {0};
+        r.max_print = 0;
+        st_err verr;
+        st_err_init(&verr);
+        int rc = verify_block(dirs[i], &r, &verr);
+        if (rc == 0 && r.nproblems == 0)
+            continue;
+        const char *why = rc ? verr.msg : cause->msg;
+        st_err merr;
+        st_err_init(&merr);
+        if (put_marker(c, a->blocks[i], "no-compact", "block-corrupt", why, &merr) == 0) {
+            st_log(ST_LOG_ERROR, "quarantined block: marked no-compact", "block",
+                   a->blocks[i]->ulid.s, "tenant", a->tenant, "group", a->group, "problem", why,
+                   NULL);
+            found++;
+        } else {
+            st_log(ST_LOG_ERROR, "could not quarantine block", "block", a->blocks[i]->ulid.s,
+                   "err", merr.msg, NULL);
+        }
+    }
+    return found;
+}
+
+static int exec_compact(run_ctx *c, const planner_action *a, st_err *err)
+{
+    char **dirs = st_calloc(a->nblocks + 1, sizeof(char *));
+    codec_block **blocks = st_calloc(a->nblocks + 1, sizeof(codec_block *));
+    char *jobdir = NULL, *outdir = NULL;
+    uint64_t read = 0, written = 0;
+    int outcome = OUT_FAILED, rc = 0;
+    merge_stats ms;
+    memset(&ms, 0, sizeof(ms));
+    st_buf tmp;
+    st_buf_init(&tmp, 0);
+    if (!dirs || !blocks || st_buf_printf(&tmp, "%s/compact/%s%s%s", c->data_dir,
+                                          *a->tenant ? a->tenant : "", *a->tenant ? "/" : "",
+                                          a->group) ||
+        !st_buf_cstr(&tmp) || !(jobdir = st_strdup((const char *)tmp.p)) ||
+        !(outdir = st_path_join(jobdir, "out"))) {
+        rc = st_err_set(err, ST_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = st_rmtree(jobdir, err)) || (rc = st_mkdir_p(outdir, err)))
+        goto done;
+    for (size_t i = 0; i < a->nblocks; i++) {
+        if (!(dirs[i] = st_path_join(jobdir, a->blocks[i]->ulid.s))) {
+            rc = st_err_set(err, ST_ENOMEM, "out of memory");
+            goto done;
+        }
+        if ((rc = download_block(c, a->blocks[i], dirs[i], &read, err)))
+            goto done;
+    }
+    crash_point("compact-downloaded");
+    int nbad = 0;
+    for (size_t i = 0; i < a->nblocks; i++) {
+        st_err berr;
+        st_err_init(&berr);
+        if (codec_block_open(&blocks[i], dirs[i], &berr) == 0)
+            continue;
+        st_err merr;
+        st_err_init(&merr);
+        if (put_marker(c, a->blocks[i], "no-compact", "block-corrupt", berr.msg, &merr) == 0) {
+            st_log(ST_LOG_ERROR, "quarantined block: marked no-compact", "block",
+                   a->blocks[i]->ulid.s, "tenant", a->tenant, "group", a->group, "problem",
+                   berr.msg, NULL);
+            nbad++;
+        } else {
+            rc = st_err_copy(err, &merr);
+            goto done;
+        }
+    }
+    if (nbad) {
+        outcome = OUT_QUARANTINED;
+        st_err_set(err, ST_ECORRUPT, "%d input block(s) quarantined", nbad);
+        goto done;
+    }
+    merge_opts o = {0};
+    o.threads = c->threads;
+    o.dedup = MERGE_DEDUP_NONE;
+    o.replica_labels = a->replica_labels;
+    o.nreplica_labels = a->nreplica_labels;
+    o.verify = 1;
+    o.source = "compactor";
+    o.labels = a->labels;
+    o.nlabels = a->nlabels;
+    o.have_labels = 1;
+    if (a->vertical)
+        o.dedup = c->dedup;
+    rc = merge_blocks(blocks, a->nblocks, outdir, &o, &ms, err);
+    if (rc == ST_ECORRUPT || rc == ST_ECHECKSUM) {
+        if (quarantine_bad_inputs(c, a, dirs, err) > 0)
+            outcome = OUT_QUARANTINED;
+        goto done;
+    }
+    if (rc)
+        goto done;
+    if (ms.empty) {
+        /* no samples in range: the inputs hold nothing, mark them as Thanos does */
+        for (size_t i = 0; i < a->nblocks && !rc; i++)
+            rc = put_marker(c, a->blocks[i], "deletion", "", "source of compacted block", err);
+        outcome = rc ? OUT_FAILED : OUT_OK;
+        goto done;
+    }
+    st_buf_reset(&tmp);
+    if (st_buf_printf(&tmp, "%s%s/", a->tenant_prefix, ms.ulid.s) || !st_buf_cstr(&tmp)) {
+        rc = st_err_set(err, ST_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = upload_block(c, ms.dir, (const char *)tmp.p, &written, err)))
+        goto done;
+    for (size_t i = 0; i < a->nblocks && !rc; i++) {
+        rc = put_marker(c, a->blocks[i], "deletion", "", "source of compacted block", err);
+        if (!rc && i == 0)
+            crash_point("mark-input");
+    }
+    if (!rc)
+        outcome = OUT_OK;
+done:
+    for (size_t i = 0; i < a->nblocks; i++) {
+        codec_block_free(blocks ? blocks[i] : NULL);
+        st_free(dirs ? dirs[i] : NULL);
+    }
+    if (jobdir) {
+        st_err ignored;
+        st_err_init(&ignored);
+        st_rmtree(jobdir, &ignored);
+    }
+    st_free(dirs);
+    st_free(blocks);
+    st_free(jobdir);
+    st_free(outdir);
+    st_buf_release(&tmp);
+    count(c, a->type, outcome, read, written);
+    if (outcome == OUT_OK) {
+        char n[5][32];
+        snprintf(n[0], 32, "%zu", a->nblocks);
+        snprintf(n[1], 32, "%" PRIu64, ms.series);
+        snprintf(n[2], 32, "%" PRIu64, ms.samples);
+        snprintf(n[3], 32, "%" PRIu64, read);
+        snprintf(n[4], 32, "%" PRIu64, written);
+        st_log(ST_LOG_INFO, "compacted", "tenant", a->tenant, "group", a->group, "blocks", n[0],
+               "new_block", ms.ulid.s, "series", n[1], "samples", n[2], "bytes_read", n[3],
+               "bytes_written", n[4], NULL);
+        return 0;
+    }
+    return outcome == OUT_QUARANTINED ? ST_ECORRUPT : (rc ? rc : ST_ECORRUPT);
+}
+
+/* ---- the loop ------------------------------------------------------------------------------ */
+
+static int exec_action(run_ctx *c, const planner_action *a, st_err *err)
+{
+    const planner_block *b = a->nblocks ? a->blocks[0] : NULL;
+    uint64_t freed = 0;
+    int rc = 0;
+    switch (a->type) {
+    case PLANNER_ACT_DELETE:
+    case PLANNER_ACT_CLEANUP_PARTIAL:
+        rc = delete_block(c, b->prefix, &freed, err);
+        count(c, a->type, rc ? OUT_FAILED : OUT_OK, 0, 0);
+        return rc;
+    case PLANNER_ACT_GC:
+        rc = put_marker(c, b, "deletion", "", "outdated block", err);
+        count(c, a->type, rc ? OUT_FAILED : OUT_OK, 0, 0);
+        return rc;
+    case PLANNER_ACT_RETENTION: {
+        char details[128], dur[48];
+        const planner_tenant_settings *ts = planner_settings_tenant(c->settings, a->tenant);
+        int idx = a->resolution == PLANNER_RES_1H ? PLANNER_1H
+                  : a->resolution == PLANNER_RES_5M ? PLANNER_5M
+                                                    : PLANNER_RAW;
+        planner_duration_format(dur, sizeof(dur), ts->retention_ms[idx]);
+        snprintf(details, sizeof(details), "block exceeding retention of %s", dur);
+        rc = put_marker(c, b, "deletion", "", details, err);
+        count(c, a->type, rc ? OUT_FAILED : OUT_OK, 0, 0);
+        return rc;
+    }
+    case PLANNER_ACT_COMPACT:
+        return exec_compact(c, a, err);
+    case PLANNER_ACT_DOWNSAMPLE:
+        count(c, a->type, OUT_SKIPPED, 0, 0);
+        st_err_set(err, ST_EUNSUPP, "downsampling is not built into strata run yet");
+        return ST_EUNSUPP;
+    default:
+        return st_err_set(err, ST_EINVAL, "unknown action type %d", (int)a->type);
+    }
+}
+
+typedef struct job {
+    run_ctx *c;
+    const planner_action *a;
+    size_t index;
+} job;
+
+static void log_action(run_ctx *c, const planner_action *a, size_t idx, int rc, const st_err *err,
+                       double secs)
+{
+    char n[4][40];
+    snprintf(n[0], sizeof(n[0]), "%zu", idx + 1);
+    snprintf(n[1], sizeof(n[1]), "%zu", a->nblocks);
+    snprintf(n[2], sizeof(n[2]), "%.3f", secs);
+    snprintf(n[3], sizeof(n[3]), "%" PRIu64, a->est.input_bytes);
+    const char *outcome = rc == 0                                              ? "ok"
+                          : rc == ST_EUNSUPP                                   ? "skipped"
+                          : (rc == ST_ECORRUPT || rc == ST_ECHECKSUM)          ? "quarantined"
+                                                                               : "failed";
+    st_log(rc == 0 ? ST_LOG_INFO : rc == ST_EUNSUPP ? ST_LOG_WARN : ST_LOG_ERROR, "action",
+           "n", n[0], "type", planner_action_type_name(a->type), "tenant", a->tenant, "group",
+           a->group, "blocks", n[1], "first_block", a->nblocks ? a->blocks[0]->ulid.s : "",
+           "bytes", n[3], "duration_s", n[2], "outcome", outcome, "err", rc ? err->msg : "",
+           NULL);
+    (void)c;
+}
+
+static void run_job(void *arg)
+{
+    job *j = arg;
+    st_err err;
+    st_err_init(&err);
+    uint64_t t0 = st_mono_ns();
+    int rc = exec_action(j->c, j->a, &err);
+    log_action(j->c, j->a, j->index, rc, &err, (double)(st_mono_ns() - t0) / 1e9);
+}
+
+static int parse_shard(const char *s, unsigned *i, unsigned *n)
+{
+    char *end;
+    unsigned long a = strtoul(s, &end, 10);
+    if (*end != '/')
+        return -1;
+    unsigned long b = strtoul(end + 1, &end, 10);
+    if (*end || b == 0 || a >= b || b > 10000)
+        return -1;
+    *i = (unsigned)a;
+    *n = (unsigned)b;
+    return 0;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    plan_args a;
+    plan_args_init(&a);
+    int dry_run = 0;
+    int64_t compact_conc = 1, downsample_conc = 1, threads = 0, shards = 0;
+    const char *shard_s = NULL, *func = "";
+    cli_flag flags[PLAN_ARGS_NFLAGS + 8];
+    size_t nflags = plan_args_flags(&a, flags);
+    flags[nflags++] = (cli_flag){"dry-run", CLI_BOOL, &dry_run, "print the plan, change nothing"};
+    flags[nflags++] = (cli_flag){"deduplication.func", CLI_STRING, &func,
+                                 "\"\" keeps one sample per timestamp; penalty dedups HA replicas"};
+    flags[nflags++] = (cli_flag){"compact.concurrency", CLI_INT64, &compact_conc,
+                                 "compactions run at once (1)"};
+    flags[nflags++] = (cli_flag){"downsample.concurrency", CLI_INT64, &downsample_conc,
+                                 "downsamplings run at once (1)"};
+    flags[nflags++] = (cli_flag){"threads", CLI_INT64, &threads,
+                                 "merge threads in all (default: one per core)"};
+    flags[nflags++] = (cli_flag){"shard", CLI_STRING, &shard_s,
+                                 "I/N: run only the actions of shard I of N"};
+    flags[nflags++] = (cli_flag){"shards", CLI_INT64, &shards,
+                                 "N shards, this one from $JOB_COMPLETION_INDEX"};
+    const char **pos = NULL;
+    size_t npos = 0;
+    int rc = cli_parse("run", argc, argv, flags, nflags, &pos, &npos);
+    if (rc) {
+        plan_args_release(&a);
+        return rc;
+    }
+    int exit_code = COMPACTOR_EXIT_USAGE;
+    int64_t now = 0;
+    unsigned shard = 0, nshards = 1;
+    planner_settings *settings = NULL;
+    objstore *store = NULL;
+    planner_blockset *set = NULL;
+    struct planner_plan *plan = NULL;
+    st_pool *pool = NULL;
+    job *jobs = NULL;
+    run_ctx c;
+    memset(&c, 0, sizeof(c));
+    pthread_mutex_init(&c.mu, NULL);
+    st_err err;
+    st_err_init(&err);
+    if (npos || compact_conc < 1 || compact_conc > 64 || downsample_conc < 1 || threads < 0 ||
+        (strcmp(func, "") != 0 && strcmp(func, "penalty") != 0)) {
+        fprintf(stderr, "usage: strata run [plan flags] [--dry-run] [--compact.concurrency=N] "
+                        "[--threads=N] [--shard=I/N | --shards=N]\n");
+        goto done;
+    }
+    if ((rc = plan_args_check(&a, "run", &now)))
+        goto done;
+    if (shard_s && parse_shard(shard_s, &shard, &nshards)) {
+        fprintf(stderr, "strata run: --shard=%s: expected I/N with 0 <= I < N\n", shard_s);
+        goto done;
+    }
+    if (!shard_s && shards > 0) {
+        const char *idx = getenv("JOB_COMPLETION_INDEX");
+        char buf[64];
+        snprintf(buf, sizeof(buf), "%s/%" PRId64, idx ? idx : "", shards);
+        if (!idx || parse_shard(buf, &shard, &nshards)) {
+            fprintf(stderr, "strata run: --shards=%" PRId64 " needs JOB_COMPLETION_INDEX in "
+                            "0..%" PRId64 " (set by an Indexed Job)\n", shards, shards - 1);
+            goto done;
+        }
+    }
+    if (strcmp(func, "penalty") == 0 && a.replicas.n == 0) {
+        fprintf(stderr, "strata run: --deduplication.func=penalty needs at least one "
+                        "--deduplication.replica-label\n");
+        goto done;
+    }
+    c.dedup = strcmp(func, "penalty") == 0 ? MERGE_DEDUP_PENALTY : MERGE_DEDUP_NONE;
+    exit_code = COMPACTOR_EXIT_ERROR;
+    uint64_t t0 = st_mono_ns();
+    if (planner_settings_create(&settings, &a.pf, &err)) {
+        fprintf(stderr, "strata run: %s\n", err.msg);
+        exit_code = COMPACTOR_EXIT_USAGE;
+        goto done;
+    }
+    if (objstore_open_flags(&store, a.cfg_file, a.cfg_yaml, a.bucket, &err) ||
+        plan_args_sync(&a, settings, store, &set, &err) ||
+        planner_plan(&plan, set, settings, now, &err))
+        goto fail;
+    if (dry_run) {
+        st_buf out;
+        st_buf_init(&out, 0);
+        if (planner_plan_format(plan, PLANNER_FORMAT_TEXT, &out, &err)) {
+            st_buf_release(&out);
+            goto fail;
+        }
+        fwrite(out.p, 1, out.len, stdout);
+        st_buf_release(&out);
+        exit_code = COMPACTOR_EXIT_OK;
+        goto done;
+    }
+
+    c.store = store;
+    c.settings = settings;
+    c.data_dir = a.data_dir ? a.data_dir : "data";
+    c.now_ms = now;
+    int total = threads > 0 ? (int)threads : st_ncpu();
+    c.threads = ST_MAX(1, total / (int)compact_conc);
+    size_t n = planner_plan_count(plan);
+    jobs = st_calloc(n + 1, sizeof(job));
+    if (!jobs || st_pool_create(&pool, (int)compact_conc)) {
+        st_err_set(&err, ST_ENOMEM, "out of memory");
+        goto fail;
+    }
+    size_t mine = 0;
+    for (size_t i = 0; i < n; i++) {
+        const planner_action *act = planner_plan_action(plan, i);
+        if (planner_action_shard(act, nshards) != shard)
+            continue;
+        mine++;
+        jobs[i] = (job){&c, act, i};
+        if (act->type == PLANNER_ACT_COMPACT) {
+            st_pool_submit(pool, run_job, &jobs[i]); /* compactions run side by side */
+        } else {
+            st_pool_wait(pool); /* keep plan order between kinds of action */
+            run_job(&jobs[i]);
+        }
+    }
+    st_pool_wait(pool);
+
+    uint64_t failed = 0, skipped = 0;
+    st_buf sum;
+    st_buf_init(&sum, 0);
+    for (int t = 0; t < PLANNER_ACT_NTYPES; t++) {
+        failed += c.actions[t][OUT_FAILED];
+        skipped += c.actions[t][OUT_SKIPPED];
+        for (int o = 0; o < OUT_N; o++)
+            if (c.actions[t][o])
+                st_buf_printf(&sum, "%s%s_%s=%" PRIu64, sum.len ? " " : "",
+                              planner_action_type_name((planner_action_type)t), outcome_names[o],
+                              c.actions[t][o]);
+    }
+    char f[6][40];
+    snprintf(f[0], 40, "%zu", n);
+    snprintf(f[1], 40, "%zu", mine);
+    snprintf(f[2], 40, "%u/%u", shard, nshards);
+    snprintf(f[3], 40, "%" PRIu64, c.bytes_read);
+    snprintf(f[4], 40, "%" PRIu64, c.bytes_written);
+    snprintf(f[5], 40, "%.3f", (double)(st_mono_ns() - t0) / 1e9);
+    st_log(failed ? ST_LOG_ERROR : ST_LOG_INFO, "run finished", "planned", f[0], "executed", f[1],
+           "shard", f[2], "bytes_read", f[3], "bytes_written", f[4], "duration_s", f[5],
+           "actions", st_buf_cstr(&sum) ? (const char *)sum.p : "", NULL);
+    st_buf_release(&sum);
+    exit_code = failed ? COMPACTOR_EXIT_ERROR
+                : c.quarantined ? COMPACTOR_EXIT_QUARANTINED
+                                : COMPACTOR_EXIT_OK;
+    (void)skipped;
+    goto done;
+fail:
+    fprintf(stderr, "strata run: %s\n", err.msg);
+done:
+    st_pool_free(pool);
+    st_free(jobs);
+    planner_plan_free(plan);
+    planner_blockset_free(set);
+    objstore_free(store);
+    planner_settings_free(settings);
+    pthread_mutex_destroy(&c.mu);
+    st_free(pos);
+    plan_args_release(&a);
+    return exit_code;
+}
