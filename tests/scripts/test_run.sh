@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# `strata run` on a bucket of HA replicas (two replicas x three 2h blocks, 5 s apart):
+#   - the run compacts what the plan says, marks the inputs, drops the replica label, and the
+#     data visible to readers (blocks with meta.json and no deletion mark) never changes;
+#   - SIGKILL at every step of publishing: the next runs converge to the same blocks, the visible
+#     data unchanged, and 3 days later nothing is left but the compacted blocks;
+#   - a corrupt block among good ones is quarantined (no-compact mark, exit 3), the rest compacted;
+#   - --dry-run changes nothing.
+# With STRATA_TEST_OBJSTORE_CONFIG set (a Thanos objstore YAML), the bucket is that store,
+# filled and read through a filesystem mirror: see the S3 variant in test_s3_run.sh.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+st_need "$STRATA_BIN"
+st_mktemp work
+
+# ---- fixtures -----------------------------------------------------------------------------------
+mkdir -p "$work/ra" "$work/rb" "$work/seed"
+st_make_set "$work/ra" --profile realistic --series 200 --hours 6 --seed 5 >/dev/null
+st_make_set "$work/rb" --profile realistic --series 200 --hours 6 --seed 5 --ts-offset-ms 5000 >/dev/null
+for r in a b; do
+    for d in "$work/r$r"/*/; do
+        python3 - "$d/meta.json" "$r" <<'PY'
+import json, sys
+p, r = sys.argv[1], sys.argv[2]
+m = json.load(open(p))
+m["thanos"] = {"labels": {"cluster": "c1", "replica": r}, "downsample": {"resolution": 0},
+               "source": "sidecar"}
+open(p, "w").write(json.dumps(m, indent="\t"))
+PY
+        rm -f "$d/tombstones" # Thanos buckets hold no tombstones files
+        cp -r "$d" "$work/seed/"
+    done
+done
+
+visible() { # BUCKET -> visible block dirs
+    local d
+    for d in "$1"/*/; do
+        [ -f "$d/meta.json" ] && [ ! -f "$d/deletion-mark.json" ] && echo "${d%/}"
+    done
+    return 0
+}
+dump_visible() { # BUCKET OUT
+    # shellcheck disable=SC2046
+    "$STRATA_BIN" dump $(visible "$1") >"$2"
+}
+run() { # BUCKET [extra flags] -> exit code in $rc
+    set +e
+    "$STRATA_BIN" run --bucket="$1" --data-dir="$work/data" --deduplication.replica-label=replica \
+        --consistency-delay=0s "${@:2}" >"$work/run.out" 2>"$work/run.log"
+    rc=$?
+    set -e
+}
+later=$(date -u -d '+3 days' +%Y-%m-%dT%H:%M:%SZ)
+ranges() { # BUCKET -> sorted "minTime maxTime labels" of the visible blocks
+    local d
+    for d in $(visible "$1"); do
+        python3 -c "
+import json,sys; m=json.load(open(sys.argv[1]))
+print(m['minTime'], m['maxTime'], json.dumps(m['thanos']['labels'], sort_keys=True), m['compaction']['level'])" "$d/meta.json"
+    done | sort
+}
+
+dump_visible "$work/seed" "$work/expected.txt"
+
+# ---- a clean run ----------------------------------------------------------------------------------
+cp -r "$work/seed" "$work/b0"
+run "$work/b0" --dry-run
+if [ $rc = 0 ] && diff -r "$work/seed" "$work/b0" >/dev/null; then
+    st_pass "--dry-run prints the plan and changes nothing"
+else
+    st_fail "--dry-run" "exit $rc or the bucket changed"
+fi
+run "$work/b0"
+dump_visible "$work/b0" "$work/b0.txt"
+if [ $rc = 0 ]; then st_pass "run exits 0"; else st_fail "run" "exit $rc: $(tail -n 3 "$work/run.log")"; fi
+st_compare_files "visible data unchanged after the run" "$work/expected.txt" "$work/b0.txt"
+marked=$(find "$work/b0" -name deletion-mark.json | wc -l)
+nvis=$(visible "$work/b0" | wc -l)
+if [ "$marked" = 6 ] && [ "$nvis" = 3 ]; then
+    st_pass "6 inputs marked for deletion, 3 compacted blocks visible"
+else
+    st_fail "marks" "$marked marked, $nvis visible"
+fi
+if ranges "$work/b0" | grep -q '"replica"'; then
+    st_fail "replica label" "a compacted block still carries the replica label"
+else
+    st_pass "compacted blocks carry the group labels without the replica label"
+fi
+ranges "$work/b0" >"$work/b0.ranges"
+run "$work/b0" --now="$later"
+left=$(ls "$work/b0" | wc -l)
+if [ $rc = 0 ] && [ "$left" = 3 ]; then
+    st_pass "3 days later the marked inputs are deleted (3 blocks left)"
+else
+    st_fail "delete after delay" "exit $rc, $left entries left"
+fi
+
+# ---- SIGKILL at each step of publishing ----------------------------------------------------------------
+for point in compact-downloaded upload-chunks upload-index upload-meta mark-input; do
+    b="$work/b-$point"
+    rm -rf "$b" "$work/data"
+    cp -r "$work/seed" "$b"
+    set +e
+    STRATA_TEST_CRASH_AT=$point "$STRATA_BIN" run --bucket="$b" --data-dir="$work/data" \
+        --deduplication.replica-label=replica --consistency-delay=0s >/dev/null 2>&1
+    krc=$?
+    set -e
+    dump_visible "$b" "$work/crash.txt"
+    if [ $krc != 137 ]; then
+        st_fail "crash at $point" "the run was not killed there (exit $krc)"
+        continue
+    fi
+    if ! cmp -s "$work/expected.txt" "$work/crash.txt"; then
+        st_fail "crash at $point" "visible data changed right after the crash"
+        continue
+    fi
+    run "$b"
+    r1=$rc
+    run "$b"
+    r2=$rc
+    dump_visible "$b" "$work/crash.txt"
+    ranges "$b" >"$work/crash.ranges"
+    run "$b" --now="$later"
+    r3=$rc
+    dump_visible "$b" "$work/crash-late.txt"
+    partial=0
+    for d in "$b"/*/; do [ -f "$d/meta.json" ] || partial=$((partial + 1)); done
+    nmark=$(find "$b" -name deletion-mark.json | wc -l)
+    if [ "$r1$r2$r3" = 000 ] && cmp -s "$work/expected.txt" "$work/crash.txt" &&
+        cmp -s "$work/expected.txt" "$work/crash-late.txt" &&
+        cmp -s "$work/b0.ranges" "$work/crash.ranges" && [ $partial = 0 ] && [ "$nmark" = 0 ] &&
+        [ "$(ls "$b" | wc -l)" = 3 ]; then
+        st_pass "killed at $point: later runs converge to the same 3 blocks, data unchanged, nothing left over"
+    else
+        st_fail "killed at $point" "exits $r1/$r2/$r3, partial=$partial marked=$nmark blocks=$(ls "$b" | wc -l), ranges $(cmp -s "$work/b0.ranges" "$work/crash.ranges" && echo same || echo differ)"
+    fi
+done
+
+# ---- a corrupt block is quarantined, the rest compacted ------------------------------------------------
+b="$work/b-corrupt"
+rm -rf "$b" "$work/data"
+cp -r "$work/seed" "$b"
+victim=$(ls -d "$b"/*/ | head -n 1)
+victim=${victim%/}
+printf '\xff\xff\xff\xff' | dd of="$victim/chunks/000001" bs=1 seek=4000 conv=notrunc 2>/dev/null
+run "$b"
+qmark="$victim/no-compact-mark.json"
+ok=$(find "$b" -name deletion-mark.json | wc -l)
+if [ $rc = 3 ] && [ -f "$qmark" ] && grep -q checksum "$qmark" && [ "$ok" = 4 ]; then
+    st_pass "corrupt block quarantined with a no-compact mark naming the problem; the other 2 groups compacted; exit 3"
+else
+    st_fail "quarantine" "exit $rc, mark $( [ -f "$qmark" ] && cat "$qmark" || echo missing), $ok inputs marked"
+fi
+run "$b"
+if [ $rc = 0 ] && grep -q 'run finished' "$work/run.log"; then
+    st_pass "the next run leaves the quarantined block alone and exits 0"
+else
+    st_fail "run after quarantine" "exit $rc: $(grep -E 'level=error' "$work/run.log" | head -n 2)"
+fi
+
+st_summary
