@@ -107,6 +107,8 @@ typedef struct codec_str {
 
 static inline int codec_str_cmp(codec_str a, codec_str b)
 {
+    if (a.p == b.p && a.len == b.len)
+        return 0; /* the same symbol of one mapped index */
     uint32_t n = a.len < b.len ? a.len : b.len;
     int c = n ? memcmp(a.p, b.p, n) : 0;
     if (c)
@@ -145,6 +147,10 @@ typedef struct codec_chunk {
     uint8_t enc;
     const uint8_t *data;
     uint32_t len;
+    /* CRC32C of enc + data, when has_crc (the chunk reader sets it after checking it); the
+     * writer then reuses it instead of computing it again */
+    uint32_t crc;
+    uint8_t has_crc;
 } codec_chunk;
 
 /* Number of samples in a chunk of any known encoding (XOR, histogram, float histogram: the
@@ -184,6 +190,40 @@ codec_chunk codec_xor_enc_chunk(const codec_xor_enc *e);
  * is the chunk's first BE16: use codec_chunk_num_samples to size them). Sets *n. */
 int codec_xor_decode(const uint8_t *data, size_t len, int64_t *t, double *v, size_t cap,
                      size_t *n, const char *where, st_err *err);
+
+/* =============================================================================================
+ * Thanos' aggregate chunk (aggr.c), encoding 0xFF, the chunk of downsampled blocks: five
+ * sub-chunks in fixed order count, sum, min, max, counter. Each present one is
+ * `uvarint L | encoding byte | L bytes` (L excludes the encoding byte); an absent one is the
+ * single byte 0x00. Float aggregates are XOR chunks; native-histogram aggregates have an XOR
+ * count and float-histogram sum and counter. The counter sub-chunk opens with the batch's first
+ * raw sample and closes with the last window's timestamp repeated, carrying the last raw value.
+ */
+#define CODEC_AGGR_COUNT   0
+#define CODEC_AGGR_SUM     1
+#define CODEC_AGGR_MIN     2
+#define CODEC_AGGR_MAX     3
+#define CODEC_AGGR_COUNTER 4
+#define CODEC_AGGR_N       5
+
+/* "count", "sum", "min", "max", "counter"; NULL out of range. */
+const char *codec_aggr_name(int aggr);
+/* The index of a name above, or -1. */
+int codec_aggr_from_name(const char *name);
+
+/* Split AggrChunk data into its sub-chunks, borrowed from data. An absent aggregate gives
+ * {enc 0, data NULL, len 0}. Every length is checked against the bytes that remain; a present
+ * sub-chunk must carry encoding 1, 2 or 3. *used (optional) gets the bytes the five entries
+ * take (Thanos ignores anything after them). ST_ECORRUPT with the offset otherwise. */
+int codec_aggr_parse(const uint8_t *data, size_t len, codec_chunk sub[CODEC_AGGR_N],
+                     size_t *used, const char *where, st_err *err);
+/* Bytes codec_aggr_write needs for these sub-chunks (enc 0 = absent; a present one must have
+ * len >= 1, as every real chunk does, since L == 0 reads back as absent). */
+size_t codec_aggr_size(const codec_chunk sub[CODEC_AGGR_N]);
+/* Write the AggrChunk data into out (room for codec_aggr_size bytes); returns the length. */
+size_t codec_aggr_write(const codec_chunk sub[CODEC_AGGR_N], uint8_t *out);
+/* Append the AggrChunk data to b. ST_EINVAL for a present sub-chunk of length 0. */
+int codec_aggr_encode(st_buf *b, const codec_chunk sub[CODEC_AGGR_N]);
 
 /* =============================================================================================
  * Chunk segment files chunks/000001... (segments.c).

@@ -246,6 +246,8 @@ int codec_chunk_reader_record(const codec_chunk_reader *r, uint64_t ref, codec_c
     c->enc = encp[0];
     c->data = encp + 1;
     c->len = (uint32_t)len;
+    c->crc = got;
+    c->has_crc = 1;
     if (rec) {
         *rec = s->map.p + off;
         *rec_len = (size_t)(encp - (s->map.p + off)) + 1 + (size_t)len + REC_CRC_SIZE;
@@ -411,7 +413,8 @@ static int write_record(codec_chunk_writer *w, const codec_chunk *c, uint64_t *r
     size_t k = codec_put_uvarint(head, c->len);
     head[k++] = c->enc;
     uint8_t crc[REC_CRC_SIZE];
-    codec_put_be32(crc, codec_crc32c(codec_crc32c(0, &c->enc, 1), c->data, c->len));
+    codec_put_be32(crc, c->has_crc ? c->crc
+                                   : codec_crc32c(codec_crc32c(0, &c->enc, 1), c->data, c->len));
     int rc = put(w, head, k, err);
     if (!rc && c->len)
         rc = put(w, c->data, c->len, err);

@@ -276,7 +276,7 @@ int codec_xor_enc_append_batch(codec_xor_enc *e, const int64_t *t, const double 
 codec_chunk codec_xor_enc_chunk(const codec_xor_enc *e)
 {
     static const uint8_t empty[HEADER_SIZE] = {0, 0};
-    codec_chunk c = {CODEC_ENC_XOR, empty, HEADER_SIZE};
+    codec_chunk c = {.enc = CODEC_ENC_XOR, .data = empty, .len = HEADER_SIZE};
     if (e->b.len) {
         c.data = e->b.p;
         c.len = (uint32_t)e->b.len;

@@ -6,6 +6,8 @@
 #define STRATA_COMPACTOR_INT_H
 
 #include "compactor.h"
+#include "objstore/objstore.h"
+#include "planner/planner.h"
 
 #include <regex.h>
 #include <stdio.h>
@@ -132,6 +134,173 @@ int plan_args_sync(plan_args *a, planner_settings *s, objstore *store, planner_b
                    st_err *err);
 void plan_args_release(plan_args *a);
 
+/* ---- marker files (markers.c) ---------------------------------------------------------------
+ * Thanos' marker files next to a block's meta.json, written exactly as Thanos writes them
+ * (compact JSON, Go's field order and escaping, no newline; details omitted when empty):
+ *   deletion-mark.json       {"id","version":1,"details","deletion_time"}
+ *   no-compact-mark.json     {"id","version":1,"details","no_compact_time","reason"}
+ *   no-downsample-mark.json  {"id","version":1,"details","no_downsample_time","reason"}
+ * A block prefix is "<ULID>", "<tenant>/<ULID>" or either with a trailing '/' (planner_block's
+ * prefix works as is). What the run writes (details as Thanos writes them):
+ *   compaction inputs   markers_put(s, in->prefix, MARKER_DELETION, NULL,
+ *                                   "source of compacted block", now_s, NULL, &err)
+ *   gc                  ... MARKER_DELETION, NULL, "outdated block" ...
+ *   retention           ... MARKER_DELETION, NULL, "block exceeding retention of 30d" ...
+ *   quarantine          markers_quarantine(s, b->prefix, NULL, "index", "CRC mismatch ...",
+ *                                          now_s, NULL, &err)
+ */
+typedef enum {
+    MARKER_DELETION = 0,  /* deletion-mark.json */
+    MARKER_NO_COMPACT,    /* no-compact-mark.json */
+    MARKER_NO_DOWNSAMPLE, /* no-downsample-mark.json */
+    MARKER_NTYPES
+} marker_type;
+
+/* Reasons of no-compact / no-downsample marks: Thanos' (any string is valid to Thanos). */
+#define MARKER_REASON_MANUAL              "manual"
+#define MARKER_REASON_INDEX_SIZE          "index-size-exceeding"
+#define MARKER_REASON_OUT_OF_ORDER        "block-index-out-of-order-chunk"
+#define MARKER_REASON_DOWNSAMPLE_VERTICAL "downsample-vertical-compaction"
+/* strata's: a block quarantined because it could not be read (CRC, order, range, index). */
+#define MARKER_REASON_CORRUPT "block-corrupt"
+
+/* "deletion-mark.json", ...; "deletion", "no-compact", "no-downsample". */
+const char *marker_filename(marker_type t);
+const char *marker_type_name(marker_type t);
+/* Short names ("no-compact") and Thanos' file names ("no-compact-mark.json"). ST_EINVAL else. */
+int marker_type_parse(const char *s, marker_type *t);
+
+/* Append the marker's bytes to out. ulid is upper-cased; reason is ignored for deletion marks
+ * and defaults to "manual" for the others; details may be NULL or "" (then omitted). ST_EINVAL
+ * when ulid is not a ULID. */
+int marker_encode(st_buf *out, marker_type t, const char *ulid, const char *reason,
+                  const char *details, int64_t time_s);
+/* Go's json.Marshal of a string (HTML-safe escaping, invalid UTF-8 as \ufffd), appended. */
+int marker_json_string(st_buf *b, const char *s);
+
+typedef struct marker_info {
+    marker_type type;
+    codec_ulid id;
+    int version;   /* always 1 once decoded */
+    int64_t time_s; /* deletion_time, no_compact_time or no_downsample_time */
+    char *reason;  /* "" if absent; heap, freed by marker_info_release */
+    char *details; /* "" if absent */
+} marker_info;
+
+/* Parse a marker as Thanos' ReadMarker does: a JSON object whose version is 1 (ST_ECORRUPT
+ * otherwise, message naming `name`). */
+int marker_decode(marker_info *out, marker_type t, const void *p, size_t len, const char *name,
+                  st_err *err);
+void marker_info_release(marker_info *m);
+
+/* Write the marker unless one exists: then, as Thanos, it is left unchanged (its time is the one
+ * that counts), a warning is logged and *existed (may be NULL) is set to 1. */
+int markers_put(objstore *s, const char *block_prefix, marker_type t, const char *reason,
+                const char *details, int64_t now_s, int *existed, st_err *err);
+/* Read a marker: ST_ENOTFOUND when absent, ST_ECORRUPT when unreadable. */
+int markers_get(objstore *s, const char *block_prefix, marker_type t, marker_info *out,
+                st_err *err);
+/* Delete a marker; a missing one is a warning, not an error (*existed = 0). */
+int markers_remove(objstore *s, const char *block_prefix, marker_type t, int *existed,
+                   st_err *err);
+/* Quarantine a block that cannot be read: a no-compact mark with reason (NULL:
+ * MARKER_REASON_CORRUPT) and details "quarantined by strata: <file>: <what>". The planner then
+ * leaves the block out of every compaction; an operator lifts it with
+ * `strata mark --marker=no-compact --remove`. */
+int markers_quarantine(objstore *s, const char *block_prefix, const char *reason, const char *file,
+                       const char *what, int64_t now_s, int *existed, st_err *err);
+
+/* ---- metrics (metrics.c) ---------------------------------------------------------------------
+ * A small thread-safe registry of counters and gauges with fixed label names, rendered in the
+ * Prometheus text exposition format (0.0.4), written as a node-exporter textfile and/or pushed
+ * to a Pushgateway. Families with no series are left out of the output.
+ */
+typedef struct metrics metrics;
+typedef enum { METRICS_COUNTER = 0, METRICS_GAUGE = 1 } metrics_kind;
+
+int metrics_create(metrics **out);
+void metrics_free(metrics *m);
+/* Declare a family. Names follow Prometheus' rules ([a-zA-Z_:][a-zA-Z0-9_:]*, label names
+ * [a-zA-Z_][a-zA-Z0-9_]* not starting with "__"); ST_EINVAL otherwise or when name is taken. */
+int metrics_declare(metrics *m, const char *name, metrics_kind kind, const char *help,
+                    const char *const *label_names, size_t nlabels, st_err *err);
+/* Add delta (>= 0 for counters) to / set the series with these label values (one per declared
+ * label name, in order; NULL when the family has none). ST_EINVAL for an unknown family or a
+ * negative counter delta (and a warning is logged: that is a bug in the caller). */
+int metrics_add(metrics *m, const char *name, const char *const *label_values, double delta);
+int metrics_set(metrics *m, const char *name, const char *const *label_values, double v);
+/* ST_ENOTFOUND when the series has no value yet. */
+int metrics_get(metrics *m, const char *name, const char *const *label_values, double *v);
+/* Remove every series of a family (e.g. before re-setting gauges). */
+int metrics_clear(metrics *m, const char *name);
+/* Text exposition: families sorted by name with # HELP and # TYPE, series sorted by labels. */
+int metrics_render(metrics *m, st_buf *out);
+/* The rendering written to path atomically (path.tmp, fsync, rename): node-exporter's textfile
+ * collector never sees half a file. */
+int metrics_write_textfile(metrics *m, const char *path, st_err *err);
+
+typedef enum {
+    METRICS_PUSH_REPLACE = 0, /* PUT: the group's metrics become exactly these */
+    METRICS_PUSH_MERGE = 1,   /* POST: families of these names are replaced, the rest kept */
+} metrics_push_method;
+/* Push to a Pushgateway at url (http[s]://host:port[/path-prefix]) under
+ * /metrics/job/<job>[/<k>/<v>]... (grouping: k, v pairs; values with '/' or empty are sent
+ * base64url-encoded as `<k>@base64`). timeout_ms 0: 10 s. Errors name the URL (without
+ * credentials) and the HTTP status with the start of the response body. */
+int metrics_push(metrics *m, const char *url, const char *job, const char *const *grouping,
+                 size_t ngrouping, metrics_push_method method, long timeout_ms, st_err *err);
+
+/* ---- strata's run metrics (metrics.c) ---------------------------------------------------------
+ * How `strata run` uses the registry:
+ *   metrics *m; metrics_strata_create(&m);               every strata_* family declared
+ *   metrics_strata_todo(m, set, plan, shard, nshards);   todo gauges from this pod's share of
+ *                                                        the plan (0 for tenants without work)
+ *   per action: metrics_strata_action(m, a, "success", bytes_read, bytes_written);
+ *               outcomes: "success", "failure", "quarantined", "skipped" (dry run)
+ *   per quarantined block: metrics_add(m, "strata_blocks_quarantined_total", NULL, 1);
+ *   metrics_strata_finish(m, start_ms, end_ms, succeeded);  succeeded: the run did its work
+ *                                                           (exit 0 or 3)
+ *   metrics_strata_publish(m, &(metrics_publish_opts){.textfile = ..., .pushgateway_url = ...,
+ *                          .grouping = (const char *[]){"shard", "2"}, .ngrouping = 2});
+ * Families (names per Prometheus' conventions):
+ *   strata_last_success_timestamp_seconds   gauge   end of the last run that did its work
+ *   strata_last_run_timestamp_seconds       gauge   end of the last run, whatever its outcome
+ *   strata_run_duration_seconds             gauge   wall time of the last run
+ *   strata_actions_total{type,outcome}      counter actions of this run (types of the plan)
+ *   strata_bytes_read_total                 counter bytes downloaded by this run
+ *   strata_bytes_written_total              counter bytes uploaded by this run
+ *   strata_blocks_quarantined_total         counter blocks quarantined by this run
+ *   strata_todo_compactions{tenant}         gauge   compactions left to do
+ *   strata_todo_downsamples{tenant}         gauge   downsamplings left to do
+ *   strata_todo_deletions{tenant}           gauge   blocks left to mark, delete or clean up
+ *   strata_metrics_push_failures_total      counter failed Pushgateway pushes (textfile only)
+ */
+int metrics_strata_create(metrics **out);
+/* Set the todo gauges from the actions of the plan that pod `shard` of `nshards` runs
+ * (nshards 0 or 1: all). Tenants of the blockset (may be NULL) without work get 0. */
+void metrics_strata_todo(metrics *m, const planner_blockset *set, const struct planner_plan *p,
+                         unsigned shard, unsigned nshards);
+/* Count one action; on "success" its tenant's todo gauge goes down by one (by its number of
+ * blocks for deletions), so the gauges pushed at the end say what is left. */
+void metrics_strata_action(metrics *m, const planner_action *a, const char *outcome,
+                           uint64_t bytes_read, uint64_t bytes_written);
+void metrics_strata_finish(metrics *m, int64_t start_ms, int64_t end_ms, int succeeded);
+
+typedef struct metrics_publish_opts {
+    const char *textfile;        /* --metrics.textfile; NULL: none */
+    const char *pushgateway_url; /* --pushgateway.url; NULL: none */
+    const char *job;             /* NULL: "strata" */
+    const char *const *grouping; /* extra grouping key pairs, e.g. {"shard", "2"} when sharded */
+    size_t ngrouping;            /* number of strings (2 per pair) */
+    long timeout_ms;             /* per push; 0: 10 s */
+} metrics_publish_opts;
+/* Push, then write the textfile. A run that did its work replaces its Pushgateway group (PUT);
+ * one that did not merges (POST) so the group keeps its last success time, and the textfile
+ * keeps the one from the previous file. Failures are logged and counted, never fatal: returns
+ * the number of sinks that failed (0 when all worked); the run's exit code must not depend on
+ * it. */
+int metrics_strata_publish(metrics *m, const metrics_publish_opts *o);
+
 /* ---- commands ------------------------------------------------------------------------------ */
 int cmd_dump(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
@@ -139,6 +308,7 @@ int cmd_verify(int argc, char **argv);
 int cmd_rewrite(int argc, char **argv);
 int cmd_compact(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
+int cmd_mark(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 
 #endif

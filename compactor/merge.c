@@ -37,6 +37,7 @@ typedef struct mchunk {
     uint32_t len;
     uint8_t enc;
     uint8_t copied; /* 1: bytes are an input chunk's, unchanged */
+    uint32_t crc;   /* with copied: the input record's CRC, already checked */
 } mchunk;
 
 typedef struct src_series {
@@ -196,7 +197,7 @@ static int decode_into(batch *b, const mchunk *c, int k, size_t *n)
 {
     /* input chunks passed their CRC check when loaded; the context is only for messages */
     const char *where = c->copied ? "input chunk being merged" : "re-encoded chunk";
-    codec_chunk ch = {c->enc, c->data, c->len};
+    codec_chunk ch = {.enc = c->enc, .data = c->data, .len = c->len};
     uint32_t cnt;
     int rc = codec_chunk_num_samples(&ch, &cnt, where, &b->err);
     if (rc)
@@ -338,7 +339,7 @@ static int encode_chunks(batch *b, size_t n, mchunk **out, uint32_t *nout)
             return st_err_set(&b->err, ST_ENOMEM, "merge: out of memory");
         memcpy(bytes, ch.data, ch.len);
         list[c] = (mchunk){sc->t[0][from], sc->t[0][from + cnt - 1], bytes, ch.len,
-                           CODEC_ENC_XOR, 0};
+                           CODEC_ENC_XOR, 0, 0};
     }
     *out = list;
     *nout = nc;
@@ -398,7 +399,7 @@ static int load_chunk(batch *b, const src_series *s, const codec_chunk_meta *cm,
     for (size_t i = 0; i < nts && !touched; i++)
         touched = ts[i].mint <= cm->maxt && ts[i].maxt >= cm->mint;
     if (!touched) {
-        *out = (mchunk){cm->mint, cm->maxt, c.data, c.len, c.enc, 1};
+        *out = (mchunk){cm->mint, cm->maxt, c.data, c.len, c.enc, 1, c.crc};
         *keep = 1;
         return 0;
     }
@@ -408,7 +409,7 @@ static int load_chunk(batch *b, const src_series *s, const codec_chunk_meta *cm,
                           " (encoding %u) crosses a tombstone or the output range; only XOR "
                           "chunks can be trimmed so far",
                           blk->dir, s->ref, cm->ref, c.enc);
-    mchunk tmp = {cm->mint, cm->maxt, c.data, c.len, c.enc, 1};
+    mchunk tmp = {cm->mint, cm->maxt, c.data, c.len, c.enc, 1, c.crc};
     size_t n;
     if ((rc = decode_into(b, &tmp, 0, &n)))
         return rc;
@@ -432,7 +433,7 @@ static int load_chunk(batch *b, const src_series *s, const codec_chunk_meta *cm,
     if (!bytes)
         return st_err_set(&b->err, ST_ENOMEM, "merge: out of memory");
     memcpy(bytes, ch.data, ch.len);
-    *out = (mchunk){sc->t[0][0], sc->t[0][w - 1], bytes, ch.len, CODEC_ENC_XOR, 0};
+    *out = (mchunk){sc->t[0][0], sc->t[0][w - 1], bytes, ch.len, CODEC_ENC_XOR, 0, 0};
     *keep = 1;
     return 0;
 }
@@ -775,7 +776,7 @@ static int write_batch(merger *m, writer *w, batch *b, st_err *err)
             return st_err_set(err, ST_ENOMEM, "merge: out of memory");
         for (uint32_t c = 0; c < j->nout; c++) {
             const mchunk *mc = &j->out[c];
-            w->chks[c] = (codec_chunk){mc->enc, mc->data, mc->len};
+            w->chks[c] = (codec_chunk){mc->enc, mc->data, mc->len, mc->crc, mc->copied};
             codec_chunk cc = w->chks[c];
             uint32_t n = 0;
             int rc = codec_chunk_num_samples(&cc, &n, "merged chunk", err);

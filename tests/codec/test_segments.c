@@ -34,7 +34,7 @@ static codec_chunk make_chunk(uint8_t *buf, uint32_t len, unsigned seed)
 {
     for (uint32_t i = 0; i < len; i++)
         buf[i] = (uint8_t)(seed * 31 + i * 7);
-    codec_chunk c = {CODEC_ENC_XOR, buf, len};
+    codec_chunk c = {.enc = CODEC_ENC_XOR, .data = buf, .len = len};
     return c;
 }
 
