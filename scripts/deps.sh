@@ -5,12 +5,16 @@ set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libzstd-dev libcurl4-openssl-dev libssl-dev
     libxxhash-dev libcmocka-dev libjansson-dev libyaml-dev libexpat1-dev)
-test_pkgs=(prometheus clang libclang-rt-14-dev python3 curl xxd python3-swift time)
+test_pkgs=(prometheus clang libclang-rt-14-dev python3 curl xxd python3-swift time
+    prometheus-pushgateway python3-yaml)
 
+# --build-only: what building needs; --demo: that and promtool (scripts/demo.sh); else all
 want=("${build_pkgs[@]}")
-if [ "${1:-}" != "--build-only" ]; then
-    want+=("${test_pkgs[@]}")
-fi
+case "${1:-}" in
+--build-only) ;;
+--demo) want+=(prometheus python3) ;;
+*) want+=("${test_pkgs[@]}") ;;
+esac
 
 missing=()
 for p in "${want[@]}"; do
