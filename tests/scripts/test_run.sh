@@ -87,6 +87,31 @@ else
     st_pass "compacted blocks carry the group labels without the replica label"
 fi
 ranges "$work/b0" >"$work/b0.ranges"
+
+# the real Prometheus answers the same queries from the inputs and from the compacted blocks
+mkdir -p "$work/pa" "$work/pb" "$work/wa" "$work/wb"
+for d in $(visible "$work/seed"); do cp -r "$d" "$work/pa/"; done
+for d in $(visible "$work/b0"); do cp -r "$d" "$work/pb/"; done
+t0=$(( $(st_min_time "$work/seed") / 1000 ))
+t1=$(( $(st_max_time "$work/seed") / 1000 ))
+python3 - "$t0" "$t1" >"$work/queries.json" <<'PY'
+import json, sys
+t0, t1 = int(sys.argv[1]), int(sys.argv[2])
+qs = ['up', 'http_requests_total{code="200"}', 'rate(http_requests_total[5m])',
+      'sum by (job) (rate(http_requests_total[5m]))', 'count(go_goroutines)',
+      'max_over_time(process_resident_memory_bytes[10m])']
+print(json.dumps([{"name": q, "path": "/api/v1/query_range", "nonempty": True,
+                   "params": {"query": q, "start": t0, "end": t1, "step": 60}} for q in qs]))
+PY
+if st_start_prometheus "$work/pa" "$work/wa" && pa=$ST_PROM_PORT && st_start_prometheus "$work/pb" "$work/wb" && pb=$ST_PROM_PORT; then
+    if out=$(python3 "$ST_LIB_DIR/prom_compare.py" "$pa" "$pb" "$work/queries.json" 2>&1) && ! grep -q '^FAIL' <<<"$out"; then
+        st_pass "Prometheus answers $(grep -c '^PASS' <<<"$out") range queries identically from the inputs and from the compacted blocks"
+    else
+        st_fail "Prometheus queries" "$(grep -A2 '^FAIL' <<<"$out" | head -n 6)"
+    fi
+else
+    st_fail "Prometheus queries" "a server did not start"
+fi
 run "$work/b0" --now="$later"
 left=$(ls "$work/b0" | wc -l)
 if [ $rc = 0 ] && [ "$left" = 3 ]; then
