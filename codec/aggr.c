@@ -56,8 +56,15 @@ int codec_aggr_parse(const uint8_t *data, size_t len, codec_chunk sub[CODEC_AGGR
                 return ST_CORRUPT(err, where, at,
                                   "aggregate chunk of %zu bytes ends before its %s entry", len,
                                   names[i]);
-            return ST_CORRUPT(err, where, at, "aggregate chunk: %s entry length varint is over "
-                              "10 bytes or 64 bits", names[i]);
+            if (d.p >= d.end)
+                return ST_CORRUPT(err, where, at,
+                                  "aggregate chunk: %s entry length varint runs past the end "
+                                  "of the %zu-byte chunk",
+                                  names[i], len);
+            return ST_CORRUPT(err, where, at,
+                              "aggregate chunk: %s entry length varint is over 10 bytes or 64 "
+                              "bits",
+                              names[i]);
         }
         if (l == 0)
             continue; /* absent */

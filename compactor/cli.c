@@ -20,8 +20,10 @@ static const struct {
     {"verify", cmd_verify, "check a block's checksums, order, alignment and every chunk"},
     {"rewrite", cmd_rewrite, "read a block and write it back through the codec"},
     {"compact", cmd_compact, "merge local blocks into one (vertical and HA dedup too)"},
+    {"downsample", cmd_downsample, "downsample a local block to 5m, 1h or any resolution"},
     {"plan", cmd_plan, "show what a run would do to a bucket (text or JSON); changes nothing"},
     {"run", cmd_run, "sync, plan and execute: compactions, marks, deletions (the batch job)"},
+    {"mark", cmd_mark, "write or remove a block's deletion / no-compact / no-downsample marker"},
 };
 
 static void usage(FILE *f)

@@ -255,8 +255,8 @@ int metrics_push(metrics *m, const char *url, const char *job, const char *const
  *   metrics *m; metrics_strata_create(&m);               every strata_* family declared
  *   metrics_strata_todo(m, set, plan, shard, nshards);   todo gauges from this pod's share of
  *                                                        the plan (0 for tenants without work)
- *   per action: metrics_strata_action(m, a, "success", bytes_read, bytes_written);
- *               outcomes: "success", "failure", "quarantined", "skipped" (dry run)
+ *   per action: metrics_strata_action(m, a, "ok", bytes_read, bytes_written);
+ *               outcomes (as run.c logs them): "ok", "failed", "quarantined", "skipped"
  *   per quarantined block: metrics_add(m, "strata_blocks_quarantined_total", NULL, 1);
  *   metrics_strata_finish(m, start_ms, end_ms, succeeded);  succeeded: the run did its work
  *                                                           (exit 0 or 3)
@@ -280,7 +280,7 @@ int metrics_strata_create(metrics **out);
  * (nshards 0 or 1: all). Tenants of the blockset (may be NULL) without work get 0. */
 void metrics_strata_todo(metrics *m, const planner_blockset *set, const struct planner_plan *p,
                          unsigned shard, unsigned nshards);
-/* Count one action; on "success" its tenant's todo gauge goes down by one (by its number of
+/* Count one action; on "ok" its tenant's todo gauge goes down by one (by its number of
  * blocks for deletions), so the gauges pushed at the end say what is left. */
 void metrics_strata_action(metrics *m, const planner_action *a, const char *outcome,
                            uint64_t bytes_read, uint64_t bytes_written);
@@ -301,6 +301,94 @@ typedef struct metrics_publish_opts {
  * it. */
 int metrics_strata_publish(metrics *m, const metrics_publish_opts *o);
 
+/* ---- downsampling (downsample.c) ------------------------------------------------------------ */
+/* Thanos' downsampling (pkg/compact/downsample): raw -> 5m -> 1h, or any resolutions. */
+#define DOWNSAMPLE_MAX_RES 8
+#define DOWNSAMPLE_RAW_RES 60000 /* the raw resolution Thanos assumes for its chunk count */
+
+typedef struct downsample_opts {
+    int threads;     /* 0: one per core */
+    int verify;      /* walk each new block with verify_block before it is renamed into place */
+    int decode_only; /* benchmark floor: read and decode every chunk, aggregate and write nothing */
+} downsample_opts;
+
+typedef struct downsample_out {
+    int64_t resolution;
+    codec_ulid ulid;
+    char dir[4096]; /* the new block */
+    uint64_t series, chunks, samples;
+} downsample_out;
+
+typedef struct downsample_stats {
+    size_t nout;
+    downsample_out out[DOWNSAMPLE_MAX_RES];
+    uint64_t in_series, in_chunks, in_chunk_bytes, in_samples;
+    uint64_t hist_series_skipped, hist_chunks_skipped; /* native histograms: not downsampled */
+    uint64_t empty_xor_skipped, xor_repaired; /* XOR chunks met in a downsampled input */
+    double seconds;
+} downsample_stats;
+
+/* Downsample one block to each of nres resolutions (ms, strictly increasing, each above the
+ * input's): one output block per resolution, out_dir/<new ULID>, written under
+ * <ULID>.tmp-for-creation and renamed into place when complete (meta.json last). The first
+ * resolution is computed from the input, each later one from the one before it, in memory, from
+ * the same read: exactly what Thanos would produce by downsampling the previous output block.
+ * Output meta as Thanos writes it: the input's meta with a new ULID, the resolution, source
+ * "compactor", recounted stats and the file list. Native-histogram chunks are skipped (counted).
+ * With o->decode_only nothing is written (st->nout == 0). */
+int downsample_block(const codec_block *in, const int64_t *resolutions, size_t nres,
+                     const char *out_dir, const downsample_opts *o, downsample_stats *st,
+                     st_err *err);
+
+/* The per-series algorithm, exposed for table tests. A ds_chunks holds the aggregate chunks of
+ * one series decoded: for each aggregate (CODEC_AGGR_*) the samples of all chunks in one array,
+ * chunk c owning [off[a][c], off[a][c + 1]); an empty range is an absent aggregate. */
+#define DS_GROUP_START 1 /* flags[c]: a new run of float chunks (after skipped histograms) */
+typedef struct ds_chunks {
+    int64_t *t[CODEC_AGGR_N];
+    double *v[CODEC_AGGR_N];
+    size_t n[CODEC_AGGR_N], cap[CODEC_AGGR_N];
+    size_t *off[CODEC_AGGR_N]; /* nchunks + 1 entries each */
+    int64_t *mint, *maxt;      /* chunk meta (first and last window stamp) */
+    uint8_t *flags;
+    size_t nchunks, chunks_cap;
+} ds_chunks;
+
+/* Scratch arrays of the algorithm (grown on demand, kept across series). */
+typedef struct ds_work {
+    int64_t *bt, *wt;
+    double *bv, *w[5]; /* window count, sum, min, max, counter */
+    size_t bcap, wcap;
+} ds_work;
+
+void ds_chunks_init(ds_chunks *c);
+void ds_chunks_reset(ds_chunks *c);
+void ds_chunks_release(ds_chunks *c);
+void ds_work_init(ds_work *w);
+void ds_work_release(ds_work *w);
+/* Append one chunk to dst: n[a] samples t[a]/v[a] of each aggregate, and its meta. */
+int ds_chunks_add(ds_chunks *dst, const int64_t *const t[CODEC_AGGR_N],
+                  const double *const v[CODEC_AGGR_N], const size_t n[CODEC_AGGR_N], int64_t mint,
+                  int64_t maxt, uint8_t flags);
+
+/* targetChunkCount: chunks for a series of count samples over [mint, maxt] at in_res, output
+ * at out_res: the smallest x >= 1 giving at most 140 expected output samples per chunk. */
+int64_t ds_target_chunk_count(int64_t mint, int64_t maxt, int64_t in_res, int64_t out_res,
+                              int64_t count);
+/* expandChunkIterator on one chunk's samples: drops stale NaNs and samples going back in time
+ * (and so negative timestamps: the check starts at 0). Writes to ot/ov (may alias t/v). */
+size_t ds_expand(const int64_t *t, const double *v, size_t n, int64_t *ot, double *ov);
+/* DownsampleRaw: one run of expanded raw float samples (stale NaNs gone, t ascending) into
+ * AggrChunks appended to out. t and v may be rewritten (other NaNs are removed in place).
+ * nchunks 0 applies Thanos' chunk count rule; tests force others, as Thanos' tests do. */
+int ds_downsample_raw(int64_t *t, double *v, size_t n, int64_t res, int64_t nchunks,
+                      int group_start, ds_chunks *out, ds_work *w, st_err *err);
+/* downsampleAggr: chunks [c0, c1) of in (one run of float AggrChunks at in_res) into AggrChunks
+ * at out_res appended to out; nchunks as above. */
+int ds_downsample_aggr(const ds_chunks *in, size_t c0, size_t c1, int64_t in_res,
+                       int64_t out_res, int64_t nchunks, ds_chunks *out, ds_work *w,
+                       st_err *err);
+
 /* ---- commands ------------------------------------------------------------------------------ */
 int cmd_dump(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
@@ -310,5 +398,6 @@ int cmd_compact(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_mark(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_downsample(int argc, char **argv);
 
 #endif

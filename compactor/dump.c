@@ -3,6 +3,10 @@
  * `promtool tsdb dump` prints it: `{labels} value timestamp`, series in label order, blocks
  * merged like a query (one sample per timestamp), samples inside [--min-time, --max-time] and
  * outside tombstones. A series stops at its first histogram sample, as promtool's does.
+ *
+ * With --aggregate=count|sum|min|max|counter it reads downsampled blocks instead: one aggregate
+ * of every aggregate chunk, chunk by chunk, exactly as stored (the counter's leading raw sample
+ * and repeated last window included, so timestamps may repeat), same line format, no merging.
  */
 #include "compactor_int.h"
 
@@ -51,8 +55,9 @@ static int deleted(const codec_tombstone *ts, size_t nts, int64_t t)
     return 0;
 }
 
-/* Decode the chunks of src's current series that fall in [mint, maxt] into src->s. */
-static int load_series(source *src, int64_t mint, int64_t maxt, st_err *err)
+/* Decode the chunks of src's current series that fall in [mint, maxt] into src->s; with
+ * aggr >= 0, that aggregate of its aggregate chunks (other chunks are skipped). */
+static int load_series(source *src, int64_t mint, int64_t maxt, int aggr, st_err *err)
 {
     samples *s = &src->s;
     const codec_series *se = src->cur;
@@ -71,17 +76,36 @@ static int load_series(source *src, int64_t mint, int64_t maxt, st_err *err)
         int rc = codec_chunk_reader_get(src->b->chunks, cm->ref, &c, err);
         if (rc)
             return rc;
-        if (c.enc != CODEC_ENC_XOR) {
+        snprintf(where, sizeof(where), "%s/chunks ref %" PRIu64, src->b->dir, cm->ref);
+        if (aggr >= 0) {
+            if (c.enc != CODEC_ENC_AGGR)
+                continue;
+            codec_chunk sub[CODEC_AGGR_N];
+            if ((rc = codec_aggr_parse(c.data, c.len, sub, NULL, where, err)))
+                return rc;
+            if (!sub[aggr].enc)
+                continue;
+            if (sub[aggr].enc != CODEC_ENC_XOR) {
+                s->stop_at = cm->mint; /* a histogram aggregate: stop, as for histograms */
+                break;
+            }
+            c = sub[aggr];
+        } else if (c.enc != CODEC_ENC_XOR) {
             if (c.enc == CODEC_ENC_HISTOGRAM || c.enc == CODEC_ENC_FLOAT_HISTOGRAM) {
                 s->stop_at = cm->mint;
                 break;
             }
+            if (c.enc == CODEC_ENC_AGGR)
+                return st_err_set(err, ST_EUNSUPP,
+                                  "%s: series ref %" PRIu64 ": chunk ref %" PRIu64
+                                  " is an aggregate chunk (a downsampled block): use "
+                                  "--aggregate=count|sum|min|max|counter",
+                                  src->b->dir, se->ref, cm->ref);
             return st_err_set(err, ST_EUNSUPP, "%s: series ref %" PRIu64
                               ": chunk ref %" PRIu64 " has unsupported encoding %u",
                               src->b->dir, se->ref, cm->ref, c.enc);
         }
         uint32_t cnt;
-        snprintf(where, sizeof(where), "%s/chunks ref %" PRIu64, src->b->dir, cm->ref);
         if ((rc = codec_chunk_num_samples(&c, &cnt, where, err)))
             return rc;
         if ((rc = samples_grow(s, s->n + cnt)))
@@ -141,6 +165,26 @@ static int print_series(st_buf *line, size_t prefix_len, source **grp, size_t ng
     return 0;
 }
 
+/* Aggregate mode: every stored sample of each block in turn (blocks by minTime), unmerged. */
+static int print_stored(st_buf *line, size_t prefix_len, source **grp, size_t ng, FILE *out)
+{
+    char num[64];
+    for (size_t g = 0; g < ng; g++) {
+        const samples *s = &grp[g]->s;
+        for (size_t i = 0; i < s->n && s->t[i] < s->stop_at; i++) {
+            line->len = prefix_len;
+            size_t n = gofmt_float(num, s->v[i]);
+            num[n++] = ' ';
+            n += (size_t)snprintf(num + n, sizeof(num) - n, "%" PRId64 "\n", s->t[i]);
+            if (st_buf_append(line, num, n))
+                return ST_ENOMEM;
+            if (fwrite(line->p, 1, line->len, out) != line->len)
+                return ST_EIO;
+        }
+    }
+    return 0;
+}
+
 static int cmp_block_min(const void *a, const void *b)
 {
     const source *x = a, *y = b;
@@ -152,10 +196,13 @@ int cmd_dump(int argc, char **argv)
 {
     int64_t mint = INT64_MIN, maxt = INT64_MAX;
     cli_strings match = {0};
+    const char *aggregate = NULL;
     const cli_flag flags[] = {
         {"min-time", CLI_INT64, &mint, "minimum timestamp to dump, ms (inclusive)"},
         {"max-time", CLI_INT64, &maxt, "maximum timestamp to dump, ms (inclusive)"},
         {"match", CLI_STRINGS, &match, "series selector; repeatable (a series matching any)"},
+        {"aggregate", CLI_STRING, &aggregate,
+         "downsampled blocks: count, sum, min, max or counter, printed as stored"},
     };
     const char **pos = NULL;
     size_t npos = 0;
@@ -164,9 +211,10 @@ int cmd_dump(int argc, char **argv)
         cli_strings_free(&match);
         return rc;
     }
-    if (npos == 0) {
+    int aggr = aggregate ? codec_aggr_from_name(aggregate) : -1;
+    if (npos == 0 || (aggregate && aggr < 0)) {
         fprintf(stderr, "usage: strata dump [--min-time=MS] [--max-time=MS] [--match=SELECTOR]... "
-                        "BLOCK_DIR...\n");
+                        "[--aggregate=count|sum|min|max|counter] BLOCK_DIR...\n");
         st_free(pos);
         cli_strings_free(&match);
         return COMPACTOR_EXIT_USAGE;
@@ -199,6 +247,12 @@ int cmd_dump(int argc, char **argv)
         codec_block *b;
         if ((rc = codec_block_open(&b, pos[i], &err)))
             goto done;
+        if (aggr >= 0 && !(b->meta->has_thanos && b->meta->thanos.resolution > 0)) {
+            st_err_set(&err, ST_EINVAL, "dump: block %s is not downsampled (resolution 0): "
+                       "--aggregate reads downsampled blocks only", pos[i]);
+            codec_block_free(b);
+            goto done;
+        }
         /* only blocks whose [minTime, maxTime) meets [mint, maxt] take part */
         if (!(b->meta->min_time <= maxt && mint < b->meta->max_time)) {
             codec_block_free(b);
@@ -244,7 +298,7 @@ int cmd_dump(int argc, char **argv)
             want = selector_matches(&sels[k], min->labels, min->nlabels);
         if (want) {
             for (size_t g = 0; g < ng && !rc; g++)
-                rc = load_series(grp[g], mint, maxt, &err);
+                rc = load_series(grp[g], mint, maxt, aggr, &err);
             if (rc)
                 goto done;
             line.len = 0;
@@ -252,7 +306,9 @@ int cmd_dump(int argc, char **argv)
                 rc = st_err_set(&err, ST_ENOMEM, "dump: out of memory");
                 goto done;
             }
-            if ((rc = print_series(&line, line.len, grp, ng, stdout))) {
+            rc = aggr >= 0 ? print_stored(&line, line.len, grp, ng, stdout)
+                           : print_series(&line, line.len, grp, ng, stdout);
+            if (rc) {
                 st_err_set(&err, rc, "dump: writing output failed");
                 goto done;
             }

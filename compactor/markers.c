@@ -28,8 +28,8 @@
 /* Markers are tiny; anything bigger is not one of ours. */
 #define MARKER_MAX_BYTES (1u << 20)
 
-static const char *const file_names[MARKER_NTYPES] = {
-    "deletion-mark.json", "no-compact-mark.json", "no-downsample-mark.json"};
+static const char *const file_names[MARKER_NTYPES] = {"deletion-mark.json", "no-compact-mark.json",
+                                                      "no-downsample-mark.json"};
 static const char *const short_names[MARKER_NTYPES] = {"deletion", "no-compact", "no-downsample"};
 static const char *const time_keys[MARKER_NTYPES] = {"deletion_time", "no_compact_time",
                                                      "no_downsample_time"};
@@ -103,13 +103,27 @@ int marker_json_string(st_buf *b, const char *s)
         if (c < 0x80) {
             const char *esc = NULL;
             switch (c) {
-            case '"': esc = "\\\""; break;
-            case '\\': esc = "\\\\"; break;
-            case '\b': esc = "\\b"; break;
-            case '\f': esc = "\\f"; break;
-            case '\n': esc = "\\n"; break;
-            case '\r': esc = "\\r"; break;
-            case '\t': esc = "\\t"; break;
+            case '"':
+                esc = "\\\"";
+                break;
+            case '\\':
+                esc = "\\\\";
+                break;
+            case '\b':
+                esc = "\\b";
+                break;
+            case '\f':
+                esc = "\\f";
+                break;
+            case '\n':
+                esc = "\\n";
+                break;
+            case '\r':
+                esc = "\\r";
+                break;
+            case '\t':
+                esc = "\\t";
+                break;
             }
             if (esc) {
                 rc = st_buf_append(b, esc, 2);
@@ -271,8 +285,7 @@ int markers_put(objstore *s, const char *block_prefix, marker_type t, const char
     return rc;
 }
 
-int markers_get(objstore *s, const char *block_prefix, marker_type t, marker_info *out,
-                st_err *err)
+int markers_get(objstore *s, const char *block_prefix, marker_type t, marker_info *out, st_err *err)
 {
     char key[1024];
     codec_ulid id;
@@ -289,8 +302,7 @@ int markers_get(objstore *s, const char *block_prefix, marker_type t, marker_inf
     return rc;
 }
 
-int markers_remove(objstore *s, const char *block_prefix, marker_type t, int *existed,
-                   st_err *err)
+int markers_remove(objstore *s, const char *block_prefix, marker_type t, int *existed, st_err *err)
 {
     char key[1024];
     codec_ulid id;
@@ -323,8 +335,8 @@ int markers_quarantine(objstore *s, const char *block_prefix, const char *reason
         rc = st_err_set(err, ST_ENOMEM, "marker: out of memory");
     else
         rc = markers_put(s, block_prefix, MARKER_NO_COMPACT,
-                         reason && *reason ? reason : MARKER_REASON_CORRUPT, details,
-                         now_s, existed, err);
+                         reason && *reason ? reason : MARKER_REASON_CORRUPT, details, now_s,
+                         existed, err);
     st_buf_release(&d);
     return rc;
 }

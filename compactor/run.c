@@ -35,6 +35,7 @@ typedef struct run_ctx {
     pthread_mutex_t mu;
     uint64_t actions[PLANNER_ACT_NTYPES][OUT_N];
     uint64_t bytes_read, bytes_written, quarantined;
+    metrics *m; /* NULL: no metrics */
 } run_ctx;
 
 /* Test hook: STRATA_TEST_CRASH_AT=<point> kills the process there (SIGKILL: no cleanup runs),
@@ -48,8 +49,12 @@ static void crash_point(const char *point)
     }
 }
 
-static void count(run_ctx *c, planner_action_type t, int outcome, uint64_t read, uint64_t written)
+static void count(run_ctx *c, const planner_action *a, int outcome, uint64_t read,
+                  uint64_t written)
 {
+    planner_action_type t = a->type;
+    if (c->m)
+        metrics_strata_action(c->m, a, outcome_names[outcome], read, written);
     pthread_mutex_lock(&c->mu);
     c->actions[t][outcome]++;
     c->bytes_read += read;
@@ -59,49 +64,24 @@ static void count(run_ctx *c, planner_action_type t, int outcome, uint64_t read,
     pthread_mutex_unlock(&c->mu);
 }
 
-/* ---- markers ------------------------------------------------------------------------------- */
+/* ---- markers (markers.c writes them as Thanos does) ------------------------------------------ */
 
-static void json_escape(st_buf *b, const char *s)
+static int mark_deletion(run_ctx *c, const planner_block *b, const char *details, st_err *err)
 {
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            st_buf_printf(b, "\\%c", *p);
-        else if (*p < 0x20)
-            st_buf_printf(b, "\\u%04x", *p);
-        else
-            st_buf_putc(b, *p);
-    }
+    return markers_put(c->store, b->prefix, MARKER_DELETION, NULL, details, c->now_ms / 1000,
+                       NULL, err);
 }
 
-/* Write a marker into a block's prefix, as Thanos writes it (compact JSON, no newline).
- * kind: "deletion" or "no-compact". An existing marker is left alone. */
-static int put_marker(run_ctx *c, const planner_block *b, const char *kind, const char *reason,
-                      const char *details, st_err *err)
+/* Quarantine: a no-compact mark whose details name the file and the problem. */
+static int quarantine(run_ctx *c, const planner_block *b, const char *what, st_err *err)
 {
-    char key[512];
-    snprintf(key, sizeof(key), "%s%s-mark.json", b->prefix, kind);
-    int exists = 0;
-    int rc = objstore_exists(c->store, key, &exists, err);
-    if (rc || exists)
-        return rc;
-    st_buf j;
-    st_buf_init(&j, 0);
-    int64_t now_s = c->now_ms / 1000;
-    st_buf_printf(&j, "{\"id\":\"%s\",\"version\":1,\"details\":\"", b->ulid.s);
-    json_escape(&j, details);
-    if (strcmp(kind, "deletion") == 0)
-        st_buf_printf(&j, "\",\"deletion_time\":%" PRId64 "}", now_s);
-    else {
-        st_buf_printf(&j, "\",\"no_compact_time\":%" PRId64 ",\"reason\":\"", now_s);
-        json_escape(&j, reason);
-        st_buf_printf(&j, "\"}");
-    }
-    if (!st_buf_cstr(&j)) {
-        st_buf_release(&j);
-        return st_err_set(err, ST_ENOMEM, "out of memory");
-    }
-    rc = objstore_put(c->store, key, j.p, j.len, err);
-    st_buf_release(&j);
+    const char *file = strstr(what, "/chunks/") ? "chunks"
+                       : strstr(what, "/index")  ? "index"
+                       : strstr(what, "meta.json") ? "meta.json"
+                                                  : "block";
+    int rc = markers_quarantine(c->store, b->prefix, NULL, file, what, c->now_ms / 1000, NULL, err);
+    if (!rc && c->m)
+        metrics_add(c->m, "strata_blocks_quarantined_total", NULL, 1);
     return rc;
 }
 
@@ -294,7 +274,7 @@ static int quarantine_bad_inputs(run_ctx *c, const planner_action *a, char *cons
         const char *why = rc ? verr.msg : cause->msg;
         st_err merr;
         st_err_init(&merr);
-        if (put_marker(c, a->blocks[i], "no-compact", "block-corrupt", why, &merr) == 0) {
+        if (quarantine(c, a->blocks[i], why, &merr) == 0) {
             st_log(ST_LOG_ERROR, "quarantined block: marked no-compact", "block",
                    a->blocks[i]->ulid.s, "tenant", a->tenant, "group", a->group, "problem", why,
                    NULL);
@@ -345,7 +325,7 @@ static int exec_compact(run_ctx *c, const planner_action *a, st_err *err)
             continue;
         st_err merr;
         st_err_init(&merr);
-        if (put_marker(c, a->blocks[i], "no-compact", "block-corrupt", berr.msg, &merr) == 0) {
+        if (quarantine(c, a->blocks[i], berr.msg, &merr) == 0) {
             st_log(ST_LOG_ERROR, "quarantined block: marked no-compact", "block",
                    a->blocks[i]->ulid.s, "tenant", a->tenant, "group", a->group, "problem",
                    berr.msg, NULL);
@@ -383,7 +363,7 @@ static int exec_compact(run_ctx *c, const planner_action *a, st_err *err)
     if (ms.empty) {
         /* no samples in range: the inputs hold nothing, mark them as Thanos does */
         for (size_t i = 0; i < a->nblocks && !rc; i++)
-            rc = put_marker(c, a->blocks[i], "deletion", "", "source of compacted block", err);
+            rc = mark_deletion(c, a->blocks[i], "source of compacted block", err);
         outcome = rc ? OUT_FAILED : OUT_OK;
         goto done;
     }
@@ -395,7 +375,7 @@ static int exec_compact(run_ctx *c, const planner_action *a, st_err *err)
     if ((rc = upload_block(c, ms.dir, (const char *)tmp.p, &written, err)))
         goto done;
     for (size_t i = 0; i < a->nblocks && !rc; i++) {
-        rc = put_marker(c, a->blocks[i], "deletion", "", "source of compacted block", err);
+        rc = mark_deletion(c, a->blocks[i], "source of compacted block", err);
         if (!rc && i == 0)
             crash_point("mark-input");
     }
@@ -416,7 +396,7 @@ done:
     st_free(jobdir);
     st_free(outdir);
     st_buf_release(&tmp);
-    count(c, a->type, outcome, read, written);
+    count(c, a, outcome, read, written);
     if (outcome == OUT_OK) {
         char n[5][32];
         snprintf(n[0], 32, "%zu", a->nblocks);
@@ -443,11 +423,11 @@ static int exec_action(run_ctx *c, const planner_action *a, st_err *err)
     case PLANNER_ACT_DELETE:
     case PLANNER_ACT_CLEANUP_PARTIAL:
         rc = delete_block(c, b->prefix, &freed, err);
-        count(c, a->type, rc ? OUT_FAILED : OUT_OK, 0, 0);
+        count(c, a, rc ? OUT_FAILED : OUT_OK, 0, 0);
         return rc;
     case PLANNER_ACT_GC:
-        rc = put_marker(c, b, "deletion", "", "outdated block", err);
-        count(c, a->type, rc ? OUT_FAILED : OUT_OK, 0, 0);
+        rc = mark_deletion(c, b, "outdated block", err);
+        count(c, a, rc ? OUT_FAILED : OUT_OK, 0, 0);
         return rc;
     case PLANNER_ACT_RETENTION: {
         char details[128], dur[48];
@@ -457,14 +437,14 @@ static int exec_action(run_ctx *c, const planner_action *a, st_err *err)
                                                     : PLANNER_RAW;
         planner_duration_format(dur, sizeof(dur), ts->retention_ms[idx]);
         snprintf(details, sizeof(details), "block exceeding retention of %s", dur);
-        rc = put_marker(c, b, "deletion", "", details, err);
-        count(c, a->type, rc ? OUT_FAILED : OUT_OK, 0, 0);
+        rc = mark_deletion(c, b, details, err);
+        count(c, a, rc ? OUT_FAILED : OUT_OK, 0, 0);
         return rc;
     }
     case PLANNER_ACT_COMPACT:
         return exec_compact(c, a, err);
     case PLANNER_ACT_DOWNSAMPLE:
-        count(c, a->type, OUT_SKIPPED, 0, 0);
+        count(c, a, OUT_SKIPPED, 0, 0);
         st_err_set(err, ST_EUNSUPP, "downsampling is not built into strata run yet");
         return ST_EUNSUPP;
     default:
@@ -528,8 +508,8 @@ int cmd_run(int argc, char **argv)
     plan_args_init(&a);
     int dry_run = 0;
     int64_t compact_conc = 1, downsample_conc = 1, threads = 0, shards = 0;
-    const char *shard_s = NULL, *func = "";
-    cli_flag flags[PLAN_ARGS_NFLAGS + 8];
+    const char *shard_s = NULL, *func = "", *push_url = NULL, *textfile = NULL;
+    cli_flag flags[PLAN_ARGS_NFLAGS + 10];
     size_t nflags = plan_args_flags(&a, flags);
     flags[nflags++] = (cli_flag){"dry-run", CLI_BOOL, &dry_run, "print the plan, change nothing"};
     flags[nflags++] = (cli_flag){"deduplication.func", CLI_STRING, &func,
@@ -544,6 +524,10 @@ int cmd_run(int argc, char **argv)
                                  "I/N: run only the actions of shard I of N"};
     flags[nflags++] = (cli_flag){"shards", CLI_INT64, &shards,
                                  "N shards, this one from $JOB_COMPLETION_INDEX"};
+    flags[nflags++] = (cli_flag){"pushgateway.url", CLI_STRING, &push_url,
+                                 "push the run's metrics to this Pushgateway"};
+    flags[nflags++] = (cli_flag){"metrics.textfile", CLI_STRING, &textfile,
+                                 "write the run's metrics to this node-exporter textfile"};
     const char **pos = NULL;
     size_t npos = 0;
     int rc = cli_parse("run", argc, argv, flags, nflags, &pos, &npos);
@@ -552,7 +536,7 @@ int cmd_run(int argc, char **argv)
         return rc;
     }
     int exit_code = COMPACTOR_EXIT_USAGE;
-    int64_t now = 0;
+    int64_t now = 0, start_ms = st_now_ms();
     unsigned shard = 0, nshards = 1;
     planner_settings *settings = NULL;
     objstore *store = NULL;
@@ -595,6 +579,11 @@ int cmd_run(int argc, char **argv)
     c.dedup = strcmp(func, "penalty") == 0 ? MERGE_DEDUP_PENALTY : MERGE_DEDUP_NONE;
     exit_code = COMPACTOR_EXIT_ERROR;
     uint64_t t0 = st_mono_ns();
+    start_ms = st_now_ms();
+    if ((push_url || textfile) && metrics_strata_create(&c.m)) {
+        fprintf(stderr, "strata run: out of memory\n");
+        goto done;
+    }
     if (planner_settings_create(&settings, &a.pf, &err)) {
         fprintf(stderr, "strata run: %s\n", err.msg);
         exit_code = COMPACTOR_EXIT_USAGE;
@@ -617,6 +606,8 @@ int cmd_run(int argc, char **argv)
         goto done;
     }
 
+    if (c.m)
+        metrics_strata_todo(c.m, set, plan, shard, nshards);
     c.store = store;
     c.settings = settings;
     c.data_dir = a.data_dir ? a.data_dir : "data";
@@ -676,6 +667,21 @@ int cmd_run(int argc, char **argv)
 fail:
     fprintf(stderr, "strata run: %s\n", err.msg);
 done:
+    if (c.m && !dry_run) {
+        char idx[16];
+        snprintf(idx, sizeof(idx), "%u", shard);
+        const char *grouping[] = {"shard", idx};
+        metrics_publish_opts mo = {.textfile = textfile, .pushgateway_url = push_url};
+        if (nshards > 1) {
+            mo.grouping = grouping;
+            mo.ngrouping = 2;
+        }
+        metrics_strata_finish(c.m, start_ms, st_now_ms(),
+                              exit_code == COMPACTOR_EXIT_OK ||
+                                  exit_code == COMPACTOR_EXIT_QUARANTINED);
+        metrics_strata_publish(c.m, &mo);
+    }
+    metrics_free(c.m);
     st_pool_free(pool);
     st_free(jobs);
     planner_plan_free(plan);

@@ -2,8 +2,9 @@
  * verify.c - `strata verify`: walks a block end to end and lists every problem it finds:
  * meta.json, the index (TOC and section CRCs, symbol and series order, label order, chunk meta
  * order and range against meta.json, postings order and agreement with the series), every chunk
- * (CRC, decodes, sample count, first and last timestamps equal to the index), tombstones, and the
- * stats in meta.json against what was counted. The same walk guards blocks before upload.
+ * (CRC, decodes, sample count, first and last timestamps equal to the index; for Thanos'
+ * aggregate chunks every sub-chunk, see check_aggr), tombstones, and the stats in meta.json
+ * against what was counted. The same walk guards blocks before upload.
  */
 #include "compactor_int.h"
 
@@ -68,6 +69,109 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* An aggregate chunk (downsampled blocks): the five entries frame the data exactly; each XOR
+ * sub-chunk decodes; count, sum, min and max stamps strictly increase and come in equal numbers;
+ * the counter's may repeat (its first raw sample may share the first window's stamp, its last
+ * window is repeated with the last raw value); the window stamps span exactly the index's
+ * [mint, maxt]. The counter's first sample is the first raw sample, so it may lie before mint.
+ * Float-histogram sub-chunks (histogram series) are only framed and counted. */
+static void check_aggr(verify_report *r, const codec_block *b, const codec_series *s,
+                       const codec_chunk_meta *cm, const codec_chunk *c, uint32_t n, int64_t **t,
+                       double **v, size_t *cap, st_err *scratch)
+{
+    codec_chunk sub[CODEC_AGGR_N];
+    size_t used;
+    char where[128];
+    snprintf(where, sizeof(where), "chunk ref %" PRIu64, cm->ref);
+    st_err_init(scratch);
+    if (codec_aggr_parse(c->data, c->len, sub, &used, where, scratch)) {
+        problem(r, b->dir, "chunks", "series ref %" PRIu64 ": %s", s->ref, scratch->msg);
+        return;
+    }
+    if (used != c->len)
+        problem(r, b->dir, "chunks",
+                "series ref %" PRIu64 ": aggregate chunk ref %" PRIu64
+                " has %zu bytes after its five entries",
+                s->ref, cm->ref, (size_t)c->len - used);
+    if (n == 0) {
+        problem(r, b->dir, "chunks",
+                "series ref %" PRIu64 ": aggregate chunk ref %" PRIu64 " has no count samples",
+                s->ref, cm->ref);
+        return;
+    }
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (int a = 0; a < CODEC_AGGR_N; a++) {
+        if (sub[a].enc != CODEC_ENC_XOR)
+            continue;
+        uint32_t k;
+        st_err_init(scratch);
+        if (codec_chunk_num_samples(&sub[a], &k, where, scratch)) {
+            problem(r, b->dir, "chunks", "series ref %" PRIu64 ": %s sub-chunk: %s", s->ref,
+                    codec_aggr_name(a), scratch->msg);
+            continue;
+        }
+        if (k > *cap) {
+            int64_t *nt = st_reallocarray(*t, k, sizeof(int64_t));
+            double *nv = nt ? st_reallocarray(*v, k, sizeof(double)) : NULL;
+            if (nt)
+                *t = nt;
+            if (nv)
+                *v = nv;
+            if (!nt || !nv) {
+                problem(r, b->dir, "chunks", "out of memory decoding chunk ref %" PRIu64,
+                        cm->ref);
+                return;
+            }
+            *cap = k;
+        }
+        size_t got;
+        st_err_init(scratch);
+        if (codec_xor_decode(sub[a].data, sub[a].len, *t, *v, k, &got, where, scratch)) {
+            problem(r, b->dir, "chunks", "series ref %" PRIu64 ": %s sub-chunk: %s", s->ref,
+                    codec_aggr_name(a), scratch->msg);
+            continue;
+        }
+        int counter = a == CODEC_AGGR_COUNTER;
+        if (!counter && a != CODEC_AGGR_COUNT && got != n)
+            problem(r, b->dir, "chunks",
+                    "series ref %" PRIu64 ": aggregate chunk ref %" PRIu64
+                    ": %zu %s samples but %u count samples",
+                    s->ref, cm->ref, got, codec_aggr_name(a), n);
+        if (counter && got < 2) {
+            problem(r, b->dir, "chunks",
+                    "series ref %" PRIu64 ": aggregate chunk ref %" PRIu64
+                    ": the counter holds %zu samples, not its first and last raw values",
+                    s->ref, cm->ref, got);
+            continue;
+        }
+        for (size_t i = 1; i < got; i++) {
+            if ((*t)[i] < (*t)[i - 1] || (!counter && (*t)[i] == (*t)[i - 1])) {
+                problem(r, b->dir, "chunks",
+                        "series ref %" PRIu64 ": aggregate chunk ref %" PRIu64
+                        ": %s timestamps out of order at sample %zu",
+                        s->ref, cm->ref, codec_aggr_name(a), i);
+                break;
+            }
+        }
+        if (counter && (*t)[got - 1] != (*t)[got - 2])
+            problem(r, b->dir, "chunks",
+                    "series ref %" PRIu64 ": aggregate chunk ref %" PRIu64
+                    ": the counter does not end with its last window repeated",
+                    s->ref, cm->ref);
+        /* window stamps: every sample, but the counter's first and last raw values */
+        size_t from = counter ? 1 : 0, to = counter ? got - 1 : got;
+        for (size_t i = from; i < to; i++) {
+            lo = (*t)[i] < lo ? (*t)[i] : lo;
+            hi = (*t)[i] > hi ? (*t)[i] : hi;
+        }
+    }
+    if (lo != INT64_MAX && (lo != cm->mint || hi != cm->maxt))
+        problem(r, b->dir, "chunks",
+                "series ref %" PRIu64 ": aggregate chunk ref %" PRIu64 " has windows [%" PRId64
+                ", %" PRId64 "] but the index says [%" PRId64 ", %" PRId64 "]",
+                s->ref, cm->ref, lo, hi, cm->mint, cm->maxt);
+}
+
 static void check_chunk(verify_report *r, const codec_block *b, const codec_series *s,
                         const codec_chunk_meta *cm, int64_t **t, double **v, size_t *cap,
                         st_err *scratch)
@@ -86,6 +190,10 @@ static void check_chunk(verify_report *r, const codec_block *b, const codec_seri
         return;
     }
     r->samples += n;
+    if (c.enc == CODEC_ENC_AGGR) {
+        check_aggr(r, b, s, cm, &c, n, t, v, cap, scratch);
+        return;
+    }
     if (c.enc != CODEC_ENC_XOR)
         return; /* histogram chunks: CRC and count only */
     if (n == 0) {

@@ -9,7 +9,7 @@ root=$(pwd)
 demo=${1:-$root/demo}
 
 bash scripts/deps.sh --demo # build dependencies, and promtool to make the demo blocks
-cmake -S . -B build -DSTRATA_TESTS=OFF >/dev/null
+cmake -S . -B build >/dev/null
 cmake --build build -j"$(nproc)" --target strata >/dev/null
 strata=$root/build/strata
 

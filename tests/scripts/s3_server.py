@@ -173,8 +173,6 @@ def build_rings(etc, port):
         if not ring:
             continue
         gz = os.path.join(etc, ring + ".ring.gz")
-        if os.path.exists(gz):
-            continue
         b = RingBuilder(6, 1, 1)
         b.add_dev({"id": 0, "region": 1, "zone": 1, "ip": "127.0.0.1", "port": port + off,
                    "replication_ip": "127.0.0.1", "replication_port": port + off,
@@ -202,8 +200,27 @@ def run_server(root, etc, name):
         storage_policy.reload_storage_policies()
     except Exception:  # older layouts reload on set_swift_dir alone
         pass
-    rc = wsgi.run_wsgi(os.path.join(etc, name + ".conf"), name, verbose=True)
+    try:
+        rc = wsgi.run_wsgi(os.path.join(etc, name + ".conf"), name, verbose=True)
+    except BaseException as e:  # noqa: B036 - report whatever stopped the server
+        sys.stderr.write("%s: %r\n" % (name, e))
+        rc = 1
+    sys.stderr.write("%s: run_wsgi returned %r\n" % (name, rc))
+    sys.stderr.flush()
     os._exit(rc or 0)
+
+
+def ports_free(port):
+    import socket
+    for k in range(len(SERVERS)):
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port + k))
+        except OSError:
+            return port + k
+        finally:
+            s.close()
+    return 0
 
 
 def main():
@@ -221,6 +238,10 @@ def main():
     root = os.path.abspath(a.dir)
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+    busy = ports_free(a.port)
+    if busy:
+        sys.stderr.write("s3_server: port %d is in use\n" % busy)
+        return 3
     etc = write_configs(root, a.port, a.region, a.access_key, a.secret_key, a.min_part_size)
     build_rings(etc, a.port)
 

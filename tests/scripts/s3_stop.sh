@@ -8,7 +8,7 @@ pidf="$dir/supervisor.pid"
 [ -f "$pidf" ] || exit 0
 pid="$(cat "$pidf")"
 case "$pid" in '' | *[!0-9]*) exit 0 ;; esac
-if ! tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 's3_server.py'; then
+if ! { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -q 's3_server.py'; then
     rm -f "$pidf"
     exit 0
 fi

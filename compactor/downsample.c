@@ -1,0 +1,1385 @@
+/*
+ * downsample.c - Thanos' downsampling (pkg/compact/downsample, reference notes §5): a block's
+ * series turned into aggregate chunks (codec/aggr.c) at a coarser resolution, raw -> 5m -> 1h or
+ * any resolutions, with Thanos' exact rules, so Thanos Store and Querier read our blocks as they
+ * read their own:
+ *
+ *  - raw -> R (DownsampleRaw): a series' samples, stale NaNs and samples going back in time
+ *    dropped, are cut into targetChunkCount batches of n / chunks + 1 samples, each extended to
+ *    the end of its window; other NaNs leave the batch; each batch becomes one AggrChunk. Per
+ *    window (aligned to R, stamped min(window end, last sample of the batch)): count, sum, min,
+ *    max and the batch's running counter (a value below the previous one is a reset and is added
+ *    whole). The counter sub-chunk opens with the batch's first raw sample and closes with the
+ *    last window's stamp repeated, carrying the last raw value.
+ *  - R1 -> R2 (downsampleAggr): batches are runs of whole input chunks (chunks / targetChunkCount
+ *    of them); count and sum are summed, min and max kept; the counter sub-chunks go through
+ *    ApplyCounterResetsSeriesIterator (the repeated stamp carries the true last value, so resets
+ *    between chunks are seen), then are windowed like a raw counter.
+ *
+ * One read serves every requested resolution: the first from the input, each next one from the
+ * previous one's arrays in memory (Thanos' 1h block is made from the 5m block, whose chunks hold
+ * exactly these samples). Work is a pipeline like merge.c's: the main thread reads series into
+ * batches, workers decode and aggregate over arrays (no per-sample calls), the main thread writes
+ * finished batches in order, one chunk writer and index writer per output.
+ */
+#include "compactor_int.h"
+
+#include <float.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BATCH_SERIES  512
+#define RELEASE_EVERY (2ull << 20)
+#define STALE_NAN     0x7ff0000000000002ull /* Prometheus' value.StaleNaN */
+#define REPAIR_RES    300000                /* XOR chunks in a downsampled block go to 5m first */
+#define CHUNK_SAMPLES 140                   /* targetChunkCount's samples per chunk */
+
+static inline int is_stale(double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof(u));
+    return u == STALE_NAN;
+}
+
+/* currentWindow: the last millisecond of t's window, t - t%r + r - 1, wrapping as Go's does. */
+static inline int64_t window_end(int64_t t, int64_t r)
+{
+    return (int64_t)((uint64_t)t - (uint64_t)(t % r) + (uint64_t)r - 1u);
+}
+
+/* Go's int(float64) on amd64 (CVTTSD2SI): NaN and out-of-range values give MinInt64. */
+static int64_t go_int(double x)
+{
+    if (!(x >= -9223372036854775808.0 && x < 9223372036854775808.0))
+        return INT64_MIN;
+    return (int64_t)x;
+}
+
+int64_t ds_target_chunk_count(int64_t mint, int64_t maxt, int64_t in_res, int64_t out_res,
+                              int64_t count)
+{
+    int64_t span = (int64_t)((uint64_t)maxt - (uint64_t)mint);
+    double max_samples = (double)(span / out_res);
+    double full = (double)count / ((double)span / (double)in_res);
+    if (full > 1)
+        full = 1;
+    int64_t exp = go_int(max_samples * full);
+    exp = exp == INT64_MAX ? exp : exp + 1;
+    /* the smallest x with exp / x <= 140 */
+    return exp <= CHUNK_SAMPLES ? 1 : exp / (CHUNK_SAMPLES + 1) + 1;
+}
+
+size_t ds_expand(const int64_t *t, const double *v, size_t n, int64_t *ot, double *ov)
+{
+    int64_t last = 0;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (is_stale(v[i]) || t[i] < last)
+            continue;
+        last = t[i];
+        ot[m] = t[i];
+        ov[m++] = v[i];
+    }
+    return m;
+}
+
+/* ---- ds_chunks and ds_work ------------------------------------------------------------------ */
+
+void ds_chunks_init(ds_chunks *c)
+{
+    memset(c, 0, sizeof(*c));
+}
+
+void ds_chunks_reset(ds_chunks *c)
+{
+    for (int a = 0; a < CODEC_AGGR_N; a++) {
+        c->n[a] = 0;
+        if (c->off[a])
+            c->off[a][0] = 0;
+    }
+    c->nchunks = 0;
+}
+
+void ds_chunks_release(ds_chunks *c)
+{
+    for (int a = 0; a < CODEC_AGGR_N; a++) {
+        st_free(c->t[a]);
+        st_free(c->v[a]);
+        st_free(c->off[a]);
+    }
+    st_free(c->mint);
+    st_free(c->maxt);
+    st_free(c->flags);
+    memset(c, 0, sizeof(*c));
+}
+
+/* Room for one more chunk (and its closing offsets). */
+static int chunk_room(ds_chunks *c)
+{
+    if (c->nchunks + 1 <= c->chunks_cap && c->off[0])
+        return 0;
+    size_t cap = c->chunks_cap ? c->chunks_cap * 2 : 16;
+    for (int a = 0; a < CODEC_AGGR_N; a++) {
+        size_t *o = st_reallocarray(c->off[a], cap + 1, sizeof(size_t));
+        if (!o)
+            return ST_ENOMEM;
+        if (!c->off[a])
+            o[0] = 0;
+        c->off[a] = o;
+    }
+    int64_t *mi = st_reallocarray(c->mint, cap, sizeof(int64_t));
+    if (mi)
+        c->mint = mi;
+    int64_t *ma = mi ? st_reallocarray(c->maxt, cap, sizeof(int64_t)) : NULL;
+    if (ma)
+        c->maxt = ma;
+    uint8_t *fl = ma ? st_reallocarray(c->flags, cap, 1) : NULL;
+    if (!fl)
+        return ST_ENOMEM;
+    c->flags = fl;
+    c->chunks_cap = cap;
+    return 0;
+}
+
+/* Room for extra more samples of aggregate a. */
+static int sample_room(ds_chunks *c, int a, size_t extra)
+{
+    size_t need = c->n[a] + extra;
+    if (need <= c->cap[a])
+        return 0;
+    size_t cap = c->cap[a] ? c->cap[a] : 256;
+    while (cap < need)
+        cap *= 2;
+    int64_t *t = st_reallocarray(c->t[a], cap, sizeof(int64_t));
+    if (!t)
+        return ST_ENOMEM;
+    c->t[a] = t;
+    double *v = st_reallocarray(c->v[a], cap, sizeof(double));
+    if (!v)
+        return ST_ENOMEM;
+    c->v[a] = v;
+    c->cap[a] = cap;
+    return 0;
+}
+
+/* Close the chunk being built: every aggregate's samples pushed since the last close are its. */
+static void chunk_close(ds_chunks *c, int64_t mint, int64_t maxt, uint8_t flags)
+{
+    c->mint[c->nchunks] = mint;
+    c->maxt[c->nchunks] = maxt;
+    c->flags[c->nchunks] = flags;
+    c->nchunks++;
+    for (int a = 0; a < CODEC_AGGR_N; a++)
+        c->off[a][c->nchunks] = c->n[a];
+}
+
+int ds_chunks_add(ds_chunks *dst, const int64_t *const t[CODEC_AGGR_N],
+                  const double *const v[CODEC_AGGR_N], const size_t n[CODEC_AGGR_N], int64_t mint,
+                  int64_t maxt, uint8_t flags)
+{
+    if (chunk_room(dst))
+        return ST_ENOMEM;
+    for (int a = 0; a < CODEC_AGGR_N; a++) {
+        if (sample_room(dst, a, n[a]))
+            return ST_ENOMEM;
+        if (n[a]) {
+            memcpy(dst->t[a] + dst->n[a], t[a], n[a] * sizeof(int64_t));
+            memcpy(dst->v[a] + dst->n[a], v[a], n[a] * sizeof(double));
+        }
+        dst->n[a] += n[a];
+    }
+    chunk_close(dst, mint, maxt, flags);
+    return 0;
+}
+
+void ds_work_init(ds_work *w)
+{
+    memset(w, 0, sizeof(*w));
+}
+
+void ds_work_release(ds_work *w)
+{
+    st_free(w->bt);
+    st_free(w->bv);
+    st_free(w->wt);
+    for (int i = 0; i < 5; i++)
+        st_free(w->w[i]);
+    memset(w, 0, sizeof(*w));
+}
+
+static int work_buf(ds_work *w, size_t n)
+{
+    if (n <= w->bcap)
+        return 0;
+    size_t cap = w->bcap ? w->bcap : 1024;
+    while (cap < n)
+        cap *= 2;
+    int64_t *t = st_reallocarray(w->bt, cap, sizeof(int64_t));
+    if (!t)
+        return ST_ENOMEM;
+    w->bt = t;
+    double *v = st_reallocarray(w->bv, cap, sizeof(double));
+    if (!v)
+        return ST_ENOMEM;
+    w->bv = v;
+    w->bcap = cap;
+    return 0;
+}
+
+static int work_win(ds_work *w, size_t n)
+{
+    if (n <= w->wcap)
+        return 0;
+    size_t cap = w->wcap ? w->wcap : 1024;
+    while (cap < n)
+        cap *= 2;
+    int64_t *t = st_reallocarray(w->wt, cap, sizeof(int64_t));
+    if (!t)
+        return ST_ENOMEM;
+    w->wt = t;
+    for (int i = 0; i < 5; i++) {
+        double *v = st_reallocarray(w->w[i], cap, sizeof(double));
+        if (!v)
+            return ST_ENOMEM;
+        w->w[i] = v;
+    }
+    w->wcap = cap;
+    return 0;
+}
+
+/* ---- the algorithm -------------------------------------------------------------------------- */
+
+/* downsampleBatch with a fresh floatAggregator over n >= 1 samples: one entry per window in wt
+ * and the five value arrays (count, sum, min, max, counter; any may alias nothing else). A window
+ * holds the samples up to its end, min(currentWindow(first), last t of the batch); its first
+ * sample always belongs to it. The counter runs over the whole batch. Go's comparisons are kept
+ * as they are: min starts at MaxFloat64 (so an all +Inf window has min MaxFloat64), a NaN never
+ * replaces min or max but makes sum NaN, and the first of two equal (0 and -0) values wins. */
+static size_t windows(const int64_t *t, const double *v, size_t n, int64_t res, int64_t *wt,
+                      double *wc, double *ws, double *wmin, double *wmax, double *wctr)
+{
+    const int64_t last_t = t[n - 1];
+    size_t k = 0, i = 0;
+    double counter = v[0], last = v[0];
+    int started = 0;
+    while (i < n) {
+        int64_t end = window_end(t[i], res);
+        if (end > last_t)
+            end = last_t;
+        double sum = 0.0, mn = DBL_MAX, mx = -DBL_MAX;
+        size_t s = i;
+        do {
+            double x = v[i];
+            if (started)
+                counter += x < last ? x : x - last;
+            started = 1;
+            last = x;
+            sum += x;
+            if (x < mn)
+                mn = x;
+            if (x > mx)
+                mx = x;
+            i++;
+        } while (i < n && t[i] <= end);
+        if (end == -1 && i < n)
+            continue; /* Go takes -1 for "no window yet" and drops such a window */
+        wt[k] = end;
+        wc[k] = (double)(i - s);
+        ws[k] = sum;
+        wmin[k] = mn;
+        wmax[k] = mx;
+        wctr[k] = counter;
+        k++;
+    }
+    return k;
+}
+
+/* One raw batch (m >= 1 samples, no NaN) into one AggrChunk appended to out. */
+static int raw_batch(const int64_t *bt, const double *bv, size_t m, int64_t res, uint8_t flags,
+                     ds_chunks *out)
+{
+    if (chunk_room(out))
+        return ST_ENOMEM;
+    for (int a = 0; a < CODEC_AGGR_N; a++)
+        if (sample_room(out, a, a == CODEC_AGGR_COUNTER ? m + 2 : m))
+            return ST_ENOMEM;
+    size_t n0 = out->n[0], n4 = out->n[CODEC_AGGR_COUNTER];
+    int64_t *wt = out->t[0] + n0;
+    int64_t *ct = out->t[CODEC_AGGR_COUNTER] + n4;
+    double *cv = out->v[CODEC_AGGR_COUNTER] + n4;
+    size_t k = windows(bt, bv, m, res, wt, out->v[0] + n0, out->v[1] + out->n[1],
+                       out->v[2] + out->n[2], out->v[3] + out->n[3], cv + 1);
+    for (int a = 1; a <= CODEC_AGGR_MAX; a++)
+        memcpy(out->t[a] + out->n[a], wt, k * sizeof(int64_t));
+    /* the counter: the first raw sample, the windows, the last window again with the last raw
+     * value (ApplyCounterResetsSeriesIterator reads it as the true last value) */
+    ct[0] = bt[0];
+    cv[0] = bv[0];
+    memcpy(ct + 1, wt, k * sizeof(int64_t));
+    ct[k + 1] = wt[k - 1];
+    cv[k + 1] = bv[m - 1];
+    for (int a = 0; a <= CODEC_AGGR_MAX; a++)
+        out->n[a] += k;
+    out->n[CODEC_AGGR_COUNTER] += k + 2;
+    int64_t mint = wt[0], maxt = wt[0];
+    for (size_t i = 1; i < k; i++) {
+        mint = wt[i] < mint ? wt[i] : mint;
+        maxt = wt[i] > maxt ? wt[i] : maxt;
+    }
+    chunk_close(out, mint, maxt, flags);
+    return 0;
+}
+
+int ds_downsample_raw(int64_t *t, double *v, size_t n, int64_t res, int64_t nchunks,
+                      int group_start, ds_chunks *out, ds_work *w, st_err *err)
+{
+    (void)w;
+    if (n == 0)
+        return 0;
+    if (res <= 0)
+        return st_err_set(err, ST_EINVAL, "downsample: resolution %" PRId64 " ms", res);
+    if (nchunks <= 0)
+        nchunks = ds_target_chunk_count(t[0], t[n - 1], DOWNSAMPLE_RAW_RES, res, (int64_t)n);
+    size_t batch = n / (size_t)nchunks + 1;
+    uint8_t flags = group_start ? DS_GROUP_START : 0;
+    size_t i = 0;
+    while (i < n) {
+        size_t end = i + ST_MIN(batch, n - i);
+        /* never split a window: take the rest of the last sample's window too */
+        int64_t cw = window_end(t[end - 1], res);
+        while (end < n && t[end] <= cw)
+            end++;
+        size_t m = i;
+        for (size_t k = i; k < end; k++) {
+            if (isnan(v[k]))
+                continue;
+            t[m] = t[k];
+            v[m++] = v[k];
+        }
+        if (m > i) {
+            if (raw_batch(t + i, v + i, m - i, res, flags, out))
+                return st_err_set(err, ST_ENOMEM, "downsample: out of memory");
+            flags = 0;
+        }
+        i = end;
+    }
+    return 0;
+}
+
+static inline void minmax(const int64_t *t, size_t k, int64_t *mint, int64_t *maxt)
+{
+    for (size_t i = 0; i < k; i++) {
+        if (t[i] < *mint)
+            *mint = t[i];
+        if (t[i] > *maxt)
+            *maxt = t[i];
+    }
+}
+
+/* downsampleFloatAggrBatch: input chunks [c0, c1) into one AggrChunk appended to out. */
+static int aggr_batch(const ds_chunks *in, size_t c0, size_t c1, int64_t res, uint8_t flags,
+                      ds_chunks *out, ds_work *w, st_err *err)
+{
+    int64_t mint = INT64_MAX, maxt = INT64_MIN;
+    if (chunk_room(out))
+        goto nomem;
+    for (int a = 0; a <= CODEC_AGGR_MAX; a++) {
+        size_t total = in->off[a][c1] - in->off[a][c0], nb = 0;
+        if (work_buf(w, total))
+            goto nomem;
+        for (size_t c = c0; c < c1; c++) {
+            size_t s = in->off[a][c], e = in->off[a][c + 1];
+            nb += ds_expand(in->t[a] + s, in->v[a] + s, e - s, w->bt + nb, w->bv + nb);
+        }
+        if (nb == 0)
+            continue; /* absent in every chunk: absent in the output */
+        if (work_win(w, nb))
+            goto nomem;
+        size_t k = windows(w->bt, w->bv, nb, res, w->wt, w->w[0], w->w[1], w->w[2], w->w[3],
+                           w->w[4]);
+        /* count: the sum of the counts; sum: the sum; min: min; max: max */
+        const double *val = a == CODEC_AGGR_MIN ? w->w[2] : a == CODEC_AGGR_MAX ? w->w[3] : w->w[1];
+        if (sample_room(out, a, k))
+            goto nomem;
+        memcpy(out->t[a] + out->n[a], w->wt, k * sizeof(int64_t));
+        memcpy(out->v[a] + out->n[a], val, k * sizeof(double));
+        out->n[a] += k;
+        minmax(w->wt, k, &mint, &maxt);
+    }
+
+    /* ApplyCounterResetsSeriesIterator over the counter sub-chunks: a monotonic total; a sample
+     * at the previous one's timestamp only sets the last value (the raw last value a chunk
+     * ends with), one going back in time is skipped, NaNs are skipped */
+    const int a = CODEC_AGGR_COUNTER;
+    size_t total = in->off[a][c1] - in->off[a][c0], nb = 0;
+    if (work_buf(w, total))
+        goto nomem;
+    int started = 0;
+    int64_t lt = 0;
+    double lv = 0, tv = 0;
+    for (size_t i = in->off[a][c0]; i < in->off[a][c1]; i++) {
+        int64_t t = in->t[a][i];
+        double v = in->v[a][i];
+        if (isnan(v))
+            continue;
+        if (!started) {
+            started = 1;
+            tv = v;
+        } else if (t > lt) {
+            tv += v >= lv ? v - lv : v;
+        } else {
+            if (t == lt)
+                lv = v;
+            continue;
+        }
+        lt = t;
+        lv = v;
+        w->bt[nb] = t;
+        w->bv[nb++] = tv;
+    }
+    nb = ds_expand(w->bt, w->bv, nb, w->bt, w->bv);
+    if (nb > 0) {
+        if (work_win(w, nb))
+            goto nomem;
+        size_t k = windows(w->bt, w->bv, nb, res, w->wt, w->w[0], w->w[1], w->w[2], w->w[3],
+                           w->w[4]);
+        if (sample_room(out, a, k + 2))
+            goto nomem;
+        int64_t *ot = out->t[a] + out->n[a];
+        double *ov = out->v[a] + out->n[a];
+        ot[0] = w->bt[0]; /* the first raw value, kept */
+        ov[0] = w->bv[0];
+        memcpy(ot + 1, w->wt, k * sizeof(int64_t));
+        memcpy(ov + 1, w->w[4], k * sizeof(double));
+        ot[k + 1] = w->wt[k - 1]; /* the true last value, kept */
+        ov[k + 1] = lv;
+        out->n[a] += k + 2;
+        minmax(w->wt, k, &mint, &maxt);
+    }
+    if (mint == INT64_MAX) {
+        /* nothing at all: drop what was pushed (nothing) and report as Thanos does */
+        return st_err_set(err, ST_EINVAL,
+                          "invalid range for downsampled aggregate chunk: no samples in %zu input "
+                          "chunks",
+                          c1 - c0);
+    }
+    chunk_close(out, mint, maxt, flags);
+    return 0;
+nomem:
+    /* leave out consistent: forget the samples of the unfinished chunk */
+    for (int b = 0; b < CODEC_AGGR_N; b++)
+        if (out->off[b])
+            out->n[b] = out->off[b][out->nchunks];
+    return st_err_set(err, ST_ENOMEM, "downsample: out of memory");
+}
+
+int ds_downsample_aggr(const ds_chunks *in, size_t c0, size_t c1, int64_t in_res,
+                       int64_t out_res, int64_t nchunks, ds_chunks *out, ds_work *w,
+                       st_err *err)
+{
+    if (c0 >= c1)
+        return 0;
+    if (in_res <= 0 || out_res <= 0)
+        return st_err_set(err, ST_EINVAL, "downsample: resolutions %" PRId64 " -> %" PRId64,
+                          in_res, out_res);
+    int64_t count = 0;
+    for (size_t c = c0; c < c1; c++)
+        count += (int64_t)(in->off[CODEC_AGGR_COUNT][c + 1] - in->off[CODEC_AGGR_COUNT][c]);
+    if (nchunks <= 0)
+        nchunks =
+            ds_target_chunk_count(in->mint[c0], in->maxt[c1 - 1], in_res, out_res, count);
+    size_t batch = (size_t)((int64_t)(c1 - c0) / nchunks);
+    if (batch == 0)
+        /* Thanos' downsampleAggrLoop never ends here (batches of zero chunks) */
+        return st_err_set(err, ST_EINVAL,
+                          "downsample: %zu input chunks at %" PRId64 " ms cannot be cut into the %" PRId64
+                          " output chunks Thanos' rule asks for at %" PRId64 " ms",
+                          c1 - c0, in_res, nchunks, out_res);
+    uint8_t flags = DS_GROUP_START;
+    for (size_t c = c0; c < c1;) {
+        size_t j = ST_MIN(batch, c1 - c);
+        int rc = aggr_batch(in, c, c + j, out_res, flags, out, w, err);
+        if (rc)
+            return rc;
+        flags = 0;
+        c += j;
+    }
+    return 0;
+}
+
+/* Every run of float chunks of in (split where histograms were skipped) to out_res. */
+static int aggr_runs(const ds_chunks *in, int64_t in_res, int64_t out_res, ds_chunks *out,
+                     ds_work *w, st_err *err)
+{
+    size_t c0 = 0;
+    while (c0 < in->nchunks) {
+        size_t c1 = c0 + 1;
+        while (c1 < in->nchunks && !(in->flags[c1] & DS_GROUP_START))
+            c1++;
+        int rc = ds_downsample_aggr(in, c0, c1, in_res, out_res, 0, out, w, err);
+        if (rc)
+            return rc;
+        c0 = c1;
+    }
+    return 0;
+}
+
+/* ---- the block pipeline --------------------------------------------------------------------- */
+
+typedef struct ochunk {
+    int64_t mint, maxt;
+    const uint8_t *data;
+    uint32_t len;
+    uint32_t samples; /* of the count aggregate */
+} ochunk;
+
+typedef struct series_job {
+    codec_label *labels; /* in the batch arena */
+    uint32_t nlabels;
+    uint64_t ref;
+    codec_chunk_meta *chunks;
+    uint32_t nchunks;
+    ochunk *out[DOWNSAMPLE_MAX_RES];
+    uint32_t nout[DOWNSAMPLE_MAX_RES];
+} series_job;
+
+typedef struct scratch {
+    int64_t *t;
+    double *v;
+    size_t cap;
+    ds_chunks in;                         /* the AggrChunks of a downsampled input series */
+    ds_chunks stage[DOWNSAMPLE_MAX_RES]; /* the series at each output resolution */
+    ds_work w;
+    codec_xor_enc enc[CODEC_AGGR_N];
+} scratch;
+
+typedef struct dsr dsr;
+
+typedef struct batch {
+    dsr *d;
+    st_arena arena;
+    series_job *jobs;
+    size_t njobs, cap;
+    uint64_t maxref; /* the highest chunk ref read by this batch */
+    scratch sc;
+    uint64_t chunks, bytes, samples, hist_chunks, hist_series, empty, repaired;
+    int rc;
+    st_err err;
+    int done;
+} batch;
+
+struct dsr {
+    const codec_block *in;
+    int64_t in_res;
+    const int64_t *res;
+    size_t nres;
+    const downsample_opts *o;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+};
+
+static int sc_samples(scratch *sc, size_t need)
+{
+    if (need <= sc->cap)
+        return 0;
+    size_t cap = sc->cap ? sc->cap : 4096;
+    while (cap < need)
+        cap *= 2;
+    int64_t *t = st_reallocarray(sc->t, cap, sizeof(int64_t));
+    if (!t)
+        return ST_ENOMEM;
+    sc->t = t;
+    double *v = st_reallocarray(sc->v, cap, sizeof(double));
+    if (!v)
+        return ST_ENOMEM;
+    sc->v = v;
+    sc->cap = cap;
+    return 0;
+}
+
+static void sc_init(scratch *sc)
+{
+    memset(sc, 0, sizeof(*sc));
+    ds_chunks_init(&sc->in);
+    for (int k = 0; k < DOWNSAMPLE_MAX_RES; k++)
+        ds_chunks_init(&sc->stage[k]);
+    ds_work_init(&sc->w);
+    for (int a = 0; a < CODEC_AGGR_N; a++)
+        codec_xor_enc_init(&sc->enc[a]);
+}
+
+static void sc_release(scratch *sc)
+{
+    st_free(sc->t);
+    st_free(sc->v);
+    ds_chunks_release(&sc->in);
+    for (int k = 0; k < DOWNSAMPLE_MAX_RES; k++)
+        ds_chunks_release(&sc->stage[k]);
+    ds_work_release(&sc->w);
+    for (int a = 0; a < CODEC_AGGR_N; a++)
+        codec_xor_enc_release(&sc->enc[a]);
+}
+
+/* The batch error, naming the block, the series and (ref != UINT64_MAX) the chunk. */
+static int series_fail(batch *b, const series_job *j, uint64_t ref, int code, const char *what)
+{
+    st_buf l;
+    st_buf_init(&l, 0);
+    if (gofmt_labels(&l, j->labels, j->nlabels) || !st_buf_cstr(&l)) {
+        st_buf_release(&l);
+        return st_err_set(&b->err, code, "block %s: series ref %" PRIu64 ": %s", b->d->in->dir,
+                          j->ref, what);
+    }
+    if (ref == UINT64_MAX)
+        st_err_set(&b->err, code, "block %s: series %s: %s", b->d->in->dir, (const char *)l.p,
+                   what);
+    else
+        st_err_set(&b->err, code, "block %s: series %s: chunk ref %" PRIu64 ": %s",
+                   b->d->in->dir, (const char *)l.p, ref, what);
+    st_buf_release(&l);
+    return code;
+}
+
+static int get_chunk(batch *b, const series_job *j, const codec_chunk_meta *cm, codec_chunk *c)
+{
+    st_err e;
+    st_err_init(&e);
+    int rc = codec_chunk_reader_get(b->d->in->chunks, cm->ref, c, &e);
+    if (rc)
+        return series_fail(b, j, cm->ref, rc, e.msg);
+    if (cm->ref > b->maxref)
+        b->maxref = cm->ref;
+    b->chunks++;
+    b->bytes += c->len;
+    return 0;
+}
+
+/* Decode an XOR chunk, appending its samples to t/v at *n (grown), and count them. */
+static int decode_xor(batch *b, const series_job *j, uint64_t ref, const codec_chunk *c,
+                      int64_t **t, double **v, size_t *n, int (*grow)(void *, size_t), void *g)
+{
+    st_err e;
+    st_err_init(&e);
+    uint32_t cnt;
+    int rc = codec_chunk_num_samples(c, &cnt, "chunk", &e);
+    if (rc)
+        return series_fail(b, j, ref, rc, e.msg);
+    if (grow(g, *n + cnt))
+        return series_fail(b, j, ref, ST_ENOMEM, "out of memory");
+    size_t got;
+    if ((rc = codec_xor_decode(c->data, c->len, *t + *n, *v + *n, cnt, &got, "chunk", &e)))
+        return series_fail(b, j, ref, rc, e.msg);
+    *n += got;
+    b->samples += got;
+    return 0;
+}
+
+static int grow_sc(void *g, size_t need)
+{
+    return sc_samples(g, need);
+}
+
+typedef struct agg_grow {
+    ds_chunks *c;
+    int a;
+} agg_grow;
+
+static int grow_agg(void *g, size_t need)
+{
+    agg_grow *x = g;
+    return need > x->c->n[x->a] ? sample_room(x->c, x->a, need - x->c->n[x->a]) : 0;
+}
+
+/* A raw input series: runs of XOR chunks (split at histogram chunks, which are skipped) through
+ * DownsampleRaw at the first resolution. */
+static int raw_series(batch *b, series_job *j)
+{
+    scratch *sc = &b->sc;
+    dsr *d = b->d;
+    ds_chunks *out = &sc->stage[0];
+    size_t n = 0;
+    int floats = 0, hists = 0;
+    st_err e;
+    st_err_init(&e);
+    for (uint32_t i = 0; i < j->nchunks; i++) {
+        const codec_chunk_meta *cm = &j->chunks[i];
+        codec_chunk c;
+        int rc = get_chunk(b, j, cm, &c);
+        if (rc)
+            return rc;
+        if (c.enc == CODEC_ENC_XOR) {
+            size_t at = n;
+            if ((rc = decode_xor(b, j, cm->ref, &c, &sc->t, &sc->v, &n, grow_sc, sc)))
+                return rc;
+            n = at + ds_expand(sc->t + at, sc->v + at, n - at, sc->t + at, sc->v + at);
+            floats = 1;
+        } else if (c.enc == CODEC_ENC_HISTOGRAM || c.enc == CODEC_ENC_FLOAT_HISTOGRAM) {
+            /* Thanos cuts the series where the encoding switches; the float run so far is one */
+            if ((rc = ds_downsample_raw(sc->t, sc->v, n, d->res[0], 0, 1, out, &sc->w, &e)))
+                return series_fail(b, j, UINT64_MAX, rc, e.msg);
+            n = 0;
+            b->hist_chunks++;
+            hists = 1;
+        } else {
+            char msg[96];
+            snprintf(msg, sizeof(msg), "chunk encoding 0x%02x cannot be in a raw block", c.enc);
+            return series_fail(b, j, cm->ref, ST_EUNSUPP, msg);
+        }
+    }
+    int rc = ds_downsample_raw(sc->t, sc->v, n, d->res[0], 0, 1, out, &sc->w, &e);
+    if (rc)
+        return series_fail(b, j, UINT64_MAX, rc, e.msg);
+    if (hists && !floats)
+        b->hist_series++;
+    return 0;
+}
+
+/* A downsampled input series: its AggrChunks decoded into sc->in (empty XOR chunks skipped,
+ * non-empty ones downsampled to 5m first, as Thanos repairs them; histogram chunks skipped),
+ * then every float run to the first resolution. */
+static int aggr_series(batch *b, series_job *j)
+{
+    scratch *sc = &b->sc;
+    dsr *d = b->d;
+    ds_chunks *in = &sc->in;
+    int brk = 1, floats = 0, hists = 0, rc;
+    st_err e;
+    st_err_init(&e);
+    for (uint32_t i = 0; i < j->nchunks; i++) {
+        const codec_chunk_meta *cm = &j->chunks[i];
+        codec_chunk c;
+        if ((rc = get_chunk(b, j, cm, &c)))
+            return rc;
+        if (c.enc == CODEC_ENC_AGGR) {
+            codec_chunk sub[CODEC_AGGR_N];
+            if ((rc = codec_aggr_parse(c.data, c.len, sub, NULL, "chunk", &e)))
+                return series_fail(b, j, cm->ref, rc, e.msg);
+            uint8_t cenc = sub[CODEC_AGGR_COUNTER].enc;
+            if (cenc == CODEC_ENC_HISTOGRAM || cenc == CODEC_ENC_FLOAT_HISTOGRAM) {
+                b->hist_chunks++;
+                hists = 1;
+                brk = 1;
+                continue;
+            }
+            if (chunk_room(in))
+                return series_fail(b, j, cm->ref, ST_ENOMEM, "out of memory");
+            for (int a = 0; a < CODEC_AGGR_N; a++) {
+                if (!sub[a].enc)
+                    continue;
+                if (sub[a].enc != CODEC_ENC_XOR) {
+                    char msg[96];
+                    snprintf(msg, sizeof(msg), "%s sub-chunk of a float aggregate chunk has "
+                             "encoding %u", codec_aggr_name(a), sub[a].enc);
+                    return series_fail(b, j, cm->ref, ST_EUNSUPP, msg);
+                }
+                agg_grow g = {in, a};
+                size_t before = b->samples;
+                if ((rc = decode_xor(b, j, cm->ref, &sub[a], &in->t[a], &in->v[a], &in->n[a],
+                                     grow_agg, &g)))
+                    return rc;
+                if (a != CODEC_AGGR_COUNT)
+                    b->samples = before; /* count the windows once */
+            }
+            chunk_close(in, cm->mint, cm->maxt, brk ? DS_GROUP_START : 0);
+            brk = 0;
+            floats = 1;
+        } else if (c.enc == CODEC_ENC_XOR) {
+            size_t n = 0;
+            if ((rc = decode_xor(b, j, cm->ref, &c, &sc->t, &sc->v, &n, grow_sc, sc)))
+                return rc;
+            if (n == 0) {
+                b->empty++; /* Thanos #5272: empty XOR chunks in downsampled blocks */
+                continue;
+            }
+            n = ds_expand(sc->t, sc->v, n, sc->t, sc->v);
+            size_t before = in->nchunks;
+            if ((rc = ds_downsample_raw(sc->t, sc->v, n, REPAIR_RES, 0, brk, in, &sc->w, &e)))
+                return series_fail(b, j, cm->ref, rc, e.msg);
+            if (in->nchunks > before)
+                brk = 0;
+            b->repaired++;
+            floats = 1;
+        } else if (c.enc == CODEC_ENC_HISTOGRAM || c.enc == CODEC_ENC_FLOAT_HISTOGRAM) {
+            uint32_t cnt;
+            if ((rc = codec_chunk_num_samples(&c, &cnt, "chunk", &e)))
+                return series_fail(b, j, cm->ref, rc, e.msg);
+            if (cnt == 0) {
+                b->empty++;
+                continue;
+            }
+            b->hist_chunks++;
+            hists = 1;
+            brk = 1;
+        } else {
+            char msg[96];
+            snprintf(msg, sizeof(msg), "unknown chunk encoding 0x%02x", c.enc);
+            return series_fail(b, j, cm->ref, ST_EUNSUPP, msg);
+        }
+    }
+    if (hists && !floats)
+        b->hist_series++;
+    if ((rc = aggr_runs(in, d->in_res, d->res[0], &sc->stage[0], &sc->w, &e)))
+        return series_fail(b, j, UINT64_MAX, rc, e.msg);
+    return 0;
+}
+
+/* Decode every chunk and nothing else: the floor a downsampling pass cannot beat. */
+static int decode_series(batch *b, series_job *j)
+{
+    scratch *sc = &b->sc;
+    for (uint32_t i = 0; i < j->nchunks; i++) {
+        const codec_chunk_meta *cm = &j->chunks[i];
+        codec_chunk c;
+        int rc = get_chunk(b, j, cm, &c);
+        if (rc)
+            return rc;
+        size_t n = 0;
+        if (c.enc == CODEC_ENC_XOR) {
+            if ((rc = decode_xor(b, j, cm->ref, &c, &sc->t, &sc->v, &n, grow_sc, sc)))
+                return rc;
+        } else if (c.enc == CODEC_ENC_AGGR) {
+            codec_chunk sub[CODEC_AGGR_N];
+            st_err e;
+            st_err_init(&e);
+            if ((rc = codec_aggr_parse(c.data, c.len, sub, NULL, "chunk", &e)))
+                return series_fail(b, j, cm->ref, rc, e.msg);
+            for (int a = 0; a < CODEC_AGGR_N; a++) {
+                n = 0;
+                if (sub[a].enc == CODEC_ENC_XOR &&
+                    (rc = decode_xor(b, j, cm->ref, &sub[a], &sc->t, &sc->v, &n, grow_sc, sc)))
+                    return rc;
+            }
+        }
+    }
+    return 0;
+}
+
+/* The chunks of one stage as AggrChunk bytes in the batch arena. */
+static int encode_stage(batch *b, const series_job *j, const ds_chunks *s, ochunk **out,
+                        uint32_t *nout)
+{
+    scratch *sc = &b->sc;
+    *nout = 0;
+    if (s->nchunks == 0)
+        return 0;
+    ochunk *list = st_arena_alloc(&b->arena, sizeof(ochunk) * s->nchunks);
+    if (!list)
+        return series_fail(b, j, UINT64_MAX, ST_ENOMEM, "out of memory");
+    for (size_t c = 0; c < s->nchunks; c++) {
+        codec_chunk sub[CODEC_AGGR_N];
+        for (int a = 0; a < CODEC_AGGR_N; a++) {
+            size_t from = s->off[a][c], k = s->off[a][c + 1] - from;
+            if (k == 0) {
+                sub[a] = (codec_chunk){.enc = 0, .data = NULL, .len = 0};
+                continue;
+            }
+            codec_xor_enc_reset(&sc->enc[a]);
+            int rc = codec_xor_enc_append_batch(&sc->enc[a], s->t[a] + from, s->v[a] + from, k);
+            if (rc)
+                return series_fail(b, j, UINT64_MAX, rc,
+                                   rc == ST_ETOOBIG ? "an aggregate chunk would hold more than "
+                                                      "65535 samples"
+                                                    : "out of memory");
+            codec_chunk x = codec_xor_enc_chunk(&sc->enc[a]);
+            sub[a] = (codec_chunk){.enc = CODEC_ENC_XOR, .data = x.data, .len = x.len};
+        }
+        size_t size = codec_aggr_size(sub);
+        uint8_t *p = st_arena_alloc(&b->arena, size);
+        if (!p)
+            return series_fail(b, j, UINT64_MAX, ST_ENOMEM, "out of memory");
+        codec_aggr_write(sub, p);
+        list[c] = (ochunk){s->mint[c], s->maxt[c], p, (uint32_t)size,
+                           (uint32_t)(s->off[0][c + 1] - s->off[0][c])};
+    }
+    *out = list;
+    *nout = (uint32_t)s->nchunks;
+    return 0;
+}
+
+static int do_series(batch *b, series_job *j)
+{
+    dsr *d = b->d;
+    scratch *sc = &b->sc;
+    for (uint32_t i = 1; i < j->nchunks; i++)
+        if (j->chunks[i - 1].maxt >= j->chunks[i].mint)
+            return series_fail(b, j, UINT64_MAX, ST_ECORRUPT,
+                               "found overlapping chunks within the series; chunks are expected "
+                               "to be ordered by min time and not to overlap");
+    if (d->o->decode_only)
+        return decode_series(b, j);
+    ds_chunks_reset(&sc->in);
+    for (size_t k = 0; k < d->nres; k++)
+        ds_chunks_reset(&sc->stage[k]);
+    int rc = d->in_res == 0 ? raw_series(b, j) : aggr_series(b, j);
+    if (rc)
+        return rc;
+    st_err e;
+    st_err_init(&e);
+    /* each next resolution from the previous one's chunks, all of them as one run: the block
+     * we would have written holds no histogram chunks to split the run (Thanos' own 5m block
+     * would; we skip them), so this is what downsampling our previous block gives */
+    for (size_t k = 1; k < d->nres; k++)
+        if ((rc = ds_downsample_aggr(&sc->stage[k - 1], 0, sc->stage[k - 1].nchunks,
+                                     d->res[k - 1], d->res[k], 0, &sc->stage[k], &sc->w, &e)))
+            return series_fail(b, j, UINT64_MAX, rc, e.msg);
+    for (size_t k = 0; k < d->nres; k++)
+        if ((rc = encode_stage(b, j, &sc->stage[k], &j->out[k], &j->nout[k])))
+            return rc;
+    return 0;
+}
+
+static void run_batch(void *arg)
+{
+    batch *b = arg;
+    int rc = 0;
+    for (size_t i = 0; i < b->njobs && !rc; i++)
+        rc = do_series(b, &b->jobs[i]);
+    pthread_mutex_lock(&b->d->mu);
+    b->rc = rc;
+    b->done = 1;
+    pthread_cond_broadcast(&b->d->cv);
+    pthread_mutex_unlock(&b->d->mu);
+}
+
+/* Copy the iterator's current series into a new job of b. */
+static int add_job(batch *b, const codec_series *s, st_err *err)
+{
+    if (b->njobs == b->cap) {
+        size_t nc = b->cap ? b->cap * 2 : BATCH_SERIES;
+        series_job *nj = st_reallocarray(b->jobs, nc, sizeof(*nj));
+        if (!nj)
+            return st_err_set(err, ST_ENOMEM, "downsample: out of memory");
+        b->jobs = nj;
+        b->cap = nc;
+    }
+    series_job *j = &b->jobs[b->njobs];
+    memset(j, 0, sizeof(*j));
+    j->ref = s->ref;
+    j->nlabels = s->nlabels;
+    j->nchunks = s->nchunks;
+    j->labels = st_arena_alloc(&b->arena, sizeof(codec_label) * (s->nlabels ? s->nlabels : 1));
+    j->chunks = st_arena_alloc(&b->arena, sizeof(codec_chunk_meta) * (s->nchunks ? s->nchunks : 1));
+    if (!j->labels || !j->chunks)
+        return st_err_set(err, ST_ENOMEM, "downsample: out of memory");
+    for (uint32_t i = 0; i < s->nlabels; i++) {
+        const codec_label *l = &s->labels[i];
+        char *nm = st_arena_strndup(&b->arena, l->name.p, l->name.len);
+        char *vl = st_arena_strndup(&b->arena, l->value.p, l->value.len);
+        if (!nm || !vl)
+            return st_err_set(err, ST_ENOMEM, "downsample: out of memory");
+        j->labels[i] = (codec_label){{nm, l->name.len}, {vl, l->value.len}};
+    }
+    if (s->nchunks)
+        memcpy(j->chunks, s->chunks, sizeof(codec_chunk_meta) * s->nchunks);
+    b->njobs++;
+    return 0;
+}
+
+/* ---- the output side ------------------------------------------------------------------------ */
+
+typedef struct output {
+    int64_t res;
+    codec_ulid id;
+    char *tmp, *dir;
+    codec_chunk_writer *cw;
+    codec_index_writer *iw;
+    uint64_t series, chunks, samples;
+    int published;
+} output;
+
+typedef struct writer {
+    output out[DOWNSAMPLE_MAX_RES];
+    size_t nout;
+    codec_chunk *chks;
+    codec_chunk_meta *metas;
+    uint64_t *refs;
+    size_t cap;
+    uint64_t released_at;
+} writer;
+
+static int writer_room(writer *w, size_t n)
+{
+    if (n <= w->cap)
+        return 0;
+    size_t cap = w->cap ? w->cap : 64;
+    while (cap < n)
+        cap *= 2;
+    codec_chunk *c = st_reallocarray(w->chks, cap, sizeof(*c));
+    if (!c)
+        return ST_ENOMEM;
+    w->chks = c;
+    codec_chunk_meta *m = st_reallocarray(w->metas, cap, sizeof(*m));
+    if (!m)
+        return ST_ENOMEM;
+    w->metas = m;
+    uint64_t *r = st_reallocarray(w->refs, cap, sizeof(*r));
+    if (!r)
+        return ST_ENOMEM;
+    w->refs = r;
+    w->cap = cap;
+    return 0;
+}
+
+static int write_batch(dsr *d, writer *w, batch *b, downsample_stats *st, st_err *err)
+{
+    st->in_chunks += b->chunks;
+    st->in_chunk_bytes += b->bytes;
+    st->in_samples += b->samples;
+    st->hist_chunks_skipped += b->hist_chunks;
+    st->hist_series_skipped += b->hist_series;
+    st->empty_xor_skipped += b->empty;
+    st->xor_repaired += b->repaired;
+    st->in_series += b->njobs;
+    w->released_at += b->bytes;
+    for (size_t i = 0; i < b->njobs; i++) {
+        series_job *j = &b->jobs[i];
+        for (size_t k = 0; k < w->nout; k++) {
+            output *o = &w->out[k];
+            uint32_t n = j->nout[k];
+            if (n == 0)
+                continue; /* no samples: no index entry, as Thanos' streamed writer */
+            if (writer_room(w, n))
+                return st_err_set(err, ST_ENOMEM, "downsample: out of memory");
+            for (uint32_t c = 0; c < n; c++) {
+                w->chks[c] = (codec_chunk){.enc = CODEC_ENC_AGGR, .data = j->out[k][c].data,
+                                           .len = j->out[k][c].len};
+                o->samples += j->out[k][c].samples;
+            }
+            int rc = codec_chunk_writer_write(o->cw, w->chks, n, w->refs, err);
+            if (rc)
+                return rc;
+            for (uint32_t c = 0; c < n; c++)
+                w->metas[c] = (codec_chunk_meta){
+                    .mint = j->out[k][c].mint, .maxt = j->out[k][c].maxt, .ref = w->refs[c]};
+            if ((rc = codec_index_writer_add_series(o->iw, j->labels, j->nlabels, w->metas, n,
+                                                    NULL, err)))
+                return rc;
+            o->series++;
+            o->chunks += n;
+        }
+    }
+    /* later batches read only chunks after this batch's */
+    if (w->released_at >= RELEASE_EVERY && b->maxref) {
+        codec_chunk_reader_release_before(d->in->chunks, b->maxref);
+        w->released_at = 0;
+    }
+    return 0;
+}
+
+/* The input's meta (deep copy through its JSON: unknown fields stay), as Thanos' downsampled
+ * meta: new ULID, the resolution, source "compactor", version 1, recounted stats, files. */
+static int build_meta(const codec_meta *src, const output *o, const char *dir, codec_meta **out,
+                      st_err *err)
+{
+    st_buf j;
+    st_buf_init(&j, 0);
+    codec_meta *m = NULL;
+    int rc = codec_meta_format(src, &j, 0, err);
+    if (!rc)
+        rc = codec_meta_parse(&m, (const char *)j.p, j.len, src->ulid.s, err);
+    st_buf_release(&j);
+    if (rc)
+        return rc;
+    m->ulid = o->id;
+    m->version = 1;
+    m->stats.num_samples = o->samples;
+    m->stats.num_series = o->series;
+    m->stats.num_chunks = o->chunks;
+    /* Thanos leaves these as the input had them; every output sample is a float */
+    m->stats.num_float_samples = src->stats.num_float_samples ? o->samples : 0;
+    m->stats.num_histogram_samples = 0;
+    m->stats.num_tombstones = 0;
+    if (!m->has_thanos) {
+        m->has_thanos = 1;
+        m->thanos.labels_null = 0;
+    }
+    m->thanos.resolution = o->res;
+    st_free(m->thanos.source);
+    m->thanos.source = st_strdup("compactor");
+    st_free(m->thanos.upload_time);
+    m->thanos.upload_time = NULL; /* set at upload */
+    m->thanos.series_max_size = 0;
+    m->thanos.chunk_max_size = 0;
+    if (!m->thanos.source) {
+        codec_meta_free(m);
+        return st_err_set(err, ST_ENOMEM, "downsample: out of memory");
+    }
+    if ((rc = meta_set_files(m, dir, err))) {
+        codec_meta_free(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+/* Close an output's files, write its meta.json and check it; publish_output renames it. */
+static int finish_output(const codec_block *in, output *o, const downsample_opts *opts,
+                         st_err *err)
+{
+    int rc = codec_chunk_writer_close(o->cw, err);
+    if (!rc)
+        rc = codec_index_writer_close(o->iw, err);
+    if (rc)
+        return rc;
+    codec_meta *meta = NULL;
+    char *path = st_path_join(o->tmp, "meta.json");
+    if (!path)
+        return st_err_set(err, ST_ENOMEM, "downsample: out of memory");
+    if (!(rc = build_meta(in->meta, o, o->tmp, &meta, err)))
+        rc = codec_meta_write(meta, path, CODEC_META_NEWLINE, err);
+    codec_meta_free(meta);
+    st_free(path);
+    if (rc)
+        return rc;
+    if (opts->verify) {
+        verify_report r = {0};
+        r.out = stderr;
+        r.max_print = 20;
+        if ((rc = verify_block(o->tmp, &r, err)))
+            return rc;
+        if (r.nproblems)
+            return st_err_set(err, ST_ECORRUPT,
+                              "downsample: the new %" PRId64 " ms block failed verification with "
+                              "%zu problems (listed above); it was removed",
+                              o->res, r.nproblems);
+    }
+    return st_fsync_dir(o->tmp, err);
+}
+
+static int publish_output(output *o, st_err *err)
+{
+    if (rename(o->tmp, o->dir) != 0)
+        return st_err_set(err, ST_EIO, "downsample: rename %s to %s failed", o->tmp, o->dir);
+    o->published = 1;
+    return 0;
+}
+
+static int open_output(const codec_block *in, const char *out_dir, int64_t res, output *o,
+                       st_err *err)
+{
+    o->res = res;
+    int rc = codec_ulid_new(&o->id, st_now_ms());
+    if (rc)
+        return st_err_set(err, rc, "downsample: no randomness for a ULID");
+    size_t l = strlen(out_dir) + CODEC_ULID_LEN + 32;
+    o->dir = st_malloc(l);
+    o->tmp = st_malloc(l);
+    if (!o->dir || !o->tmp)
+        return st_err_set(err, ST_ENOMEM, "downsample: out of memory");
+    snprintf(o->dir, l, "%s/%s", out_dir, o->id.s);
+    snprintf(o->tmp, l, "%s.tmp-for-creation", o->dir);
+    if ((rc = st_rmtree(o->tmp, err)) || (rc = st_mkdir_p(o->tmp, err)))
+        return rc;
+    char *p = st_path_join(o->tmp, "chunks");
+    if (!p)
+        return st_err_set(err, ST_ENOMEM, "downsample: out of memory");
+    rc = codec_chunk_writer_create(&o->cw, p, 0, err);
+    st_free(p);
+    if (rc)
+        return rc;
+    if (!(p = st_path_join(o->tmp, "index")))
+        return st_err_set(err, ST_ENOMEM, "downsample: out of memory");
+    rc = codec_index_writer_create(&o->iw, p, err);
+    st_free(p);
+    if (rc)
+        return rc;
+    /* every symbol of the input, as Thanos' streamed writer */
+    uint32_t ns = codec_index_nsymbols(in->index);
+    for (uint32_t i = 0; i < ns; i++) {
+        codec_str s;
+        if ((rc = codec_index_symbol(in->index, i, &s, err)) ||
+            (rc = codec_index_writer_add_symbol(o->iw, s, err)))
+            return rc;
+    }
+    return 0;
+}
+
+static void batch_reset(batch *b)
+{
+    st_arena_reset(&b->arena);
+    b->njobs = 0;
+    b->maxref = 0;
+    b->chunks = b->bytes = b->samples = 0;
+    b->hist_chunks = b->hist_series = b->empty = b->repaired = 0;
+    b->rc = 0;
+    b->done = 0;
+    st_err_init(&b->err);
+}
+
+int downsample_block(const codec_block *in, const int64_t *resolutions, size_t nres,
+                     const char *out_dir, const downsample_opts *o, downsample_stats *st,
+                     st_err *err)
+{
+    memset(st, 0, sizeof(*st));
+    uint64_t t0 = st_mono_ns();
+    int64_t in_res = in->meta->has_thanos ? in->meta->thanos.resolution : 0;
+    if (nres == 0 || nres > DOWNSAMPLE_MAX_RES)
+        return st_err_set(err, ST_EINVAL, "downsample: between 1 and %d resolutions, not %zu",
+                          DOWNSAMPLE_MAX_RES, nres);
+    for (size_t k = 0; k < nres; k++) {
+        int64_t prev = k ? resolutions[k - 1] : in_res;
+        if (resolutions[k] <= prev)
+            return st_err_set(err, ST_EINVAL,
+                              "downsample: block %s: target resolution %" PRId64
+                              " ms is not above %" PRId64 " ms (%s)",
+                              in->dir, resolutions[k], prev,
+                              k ? "resolutions must increase" : "the block's resolution");
+    }
+
+    dsr d = {0};
+    d.in = in;
+    d.in_res = in_res;
+    d.res = resolutions;
+    d.nres = nres;
+    d.o = o;
+    pthread_mutex_init(&d.mu, NULL);
+    pthread_cond_init(&d.cv, NULL);
+
+    int threads = o->threads > 0 ? o->threads : st_ncpu();
+    size_t nbatches = threads > 1 ? (size_t)threads * 3 : 1;
+    batch *batches = st_calloc(nbatches, sizeof(batch));
+    st_pool *pool = NULL;
+    codec_series_iter *it = NULL;
+    writer w;
+    memset(&w, 0, sizeof(w));
+    int rc = 0;
+    if (!batches) {
+        rc = st_err_set(err, ST_ENOMEM, "downsample: out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < nbatches; i++) {
+        batches[i].d = &d;
+        st_arena_init(&batches[i].arena, 1 << 20);
+        sc_init(&batches[i].sc);
+    }
+    if (!o->decode_only) {
+        w.nout = nres;
+        for (size_t k = 0; k < nres; k++)
+            if ((rc = open_output(in, out_dir, resolutions[k], &w.out[k], err)))
+                goto done;
+    }
+    if (threads > 1 && (rc = st_pool_create(&pool, threads))) {
+        st_err_set(err, rc, "downsample: cannot start %d threads", threads);
+        goto done;
+    }
+    if ((rc = codec_series_iter_create(&it, in->index, err)))
+        goto done;
+
+    size_t head = 0, tail = 0, inflight = 0;
+    int input_done = 0;
+    while (!input_done || inflight > 0) {
+        while (!input_done && inflight < nbatches) {
+            batch *b = &batches[head];
+            batch_reset(b);
+            while (b->njobs < BATCH_SERIES) {
+                rc = codec_series_iter_next(it, err);
+                if (rc == ST_ITEROVER) {
+                    input_done = 1;
+                    rc = 0;
+                    break;
+                }
+                if (rc || (rc = add_job(b, codec_series_iter_at(it), err)))
+                    goto drain;
+            }
+            if (b->njobs == 0)
+                break;
+            inflight++;
+            head = (head + 1) % nbatches;
+            if (pool)
+                st_pool_submit(pool, run_batch, b);
+            else
+                run_batch(b);
+        }
+        if (inflight == 0)
+            break;
+        batch *b = &batches[tail];
+        pthread_mutex_lock(&d.mu);
+        while (!b->done)
+            pthread_cond_wait(&d.cv, &d.mu);
+        pthread_mutex_unlock(&d.mu);
+        if (b->rc) {
+            rc = st_err_copy(err, &b->err);
+            goto drain;
+        }
+        if ((rc = write_batch(&d, &w, b, st, err)))
+            goto drain;
+        inflight--;
+        tail = (tail + 1) % nbatches;
+    }
+    if (pool) {
+        st_pool_wait(pool);
+        st_pool_free(pool);
+        pool = NULL;
+    }
+    /* every output complete and checked before any is published */
+    for (size_t k = 0; k < w.nout; k++)
+        if ((rc = finish_output(in, &w.out[k], o, err)))
+            goto done;
+    for (size_t k = 0; k < w.nout; k++)
+        if ((rc = publish_output(&w.out[k], err)))
+            goto done;
+    for (size_t k = 0; k < w.nout; k++) {
+        downsample_out *so = &st->out[st->nout++];
+        so->resolution = w.out[k].res;
+        so->ulid = w.out[k].id;
+        snprintf(so->dir, sizeof(so->dir), "%s", w.out[k].dir);
+        so->series = w.out[k].series;
+        so->chunks = w.out[k].chunks;
+        so->samples = w.out[k].samples;
+    }
+    if (w.nout)
+        rc = st_fsync_dir(out_dir, err);
+    if (!rc && (st->hist_chunks_skipped || st->empty_xor_skipped)) {
+        char a[32], b2[32], c[32];
+        snprintf(a, sizeof(a), "%" PRIu64, st->hist_series_skipped);
+        snprintf(b2, sizeof(b2), "%" PRIu64, st->hist_chunks_skipped);
+        snprintf(c, sizeof(c), "%" PRIu64, st->empty_xor_skipped);
+        st_log(ST_LOG_WARN,
+               "downsample: native histogram chunks are not downsampled (skipped); empty chunks "
+               "skipped",
+               "block", in->meta->ulid.s, "histogram_only_series", a, "histogram_chunks", b2,
+               "empty_chunks", c, NULL);
+    }
+    goto done;
+
+drain:
+    if (pool)
+        st_pool_wait(pool);
+done:
+    if (pool) {
+        st_pool_wait(pool);
+        st_pool_free(pool);
+    }
+    codec_series_iter_free(it);
+    for (size_t k = 0; k < w.nout; k++) {
+        output *x = &w.out[k];
+        codec_chunk_writer_free(x->cw);
+        codec_index_writer_free(x->iw);
+        st_err ignored;
+        st_err_init(&ignored);
+        if (x->tmp)
+            st_rmtree(x->tmp, &ignored); /* after a rename there is nothing left here */
+        if (rc && x->published)
+            st_rmtree(x->dir, &ignored); /* all or nothing */
+        st_free(x->tmp);
+        st_free(x->dir);
+    }
+    for (size_t i = 0; batches && i < nbatches; i++) {
+        st_arena_release(&batches[i].arena);
+        sc_release(&batches[i].sc);
+        st_free(batches[i].jobs);
+    }
+    st_free(batches);
+    st_free(w.chks);
+    st_free(w.metas);
+    st_free(w.refs);
+    pthread_mutex_destroy(&d.mu);
+    pthread_cond_destroy(&d.cv);
+    st->seconds = (double)(st_mono_ns() - t0) / 1e9;
+    if (rc)
+        st->nout = 0;
+    return rc;
+}
