@@ -39,8 +39,8 @@ int codec_aggr_from_name(const char *name)
     return -1;
 }
 
-int codec_aggr_parse(const uint8_t *data, size_t len, codec_chunk sub[CODEC_AGGR_N],
-                     size_t *used, const char *where, st_err *err)
+int codec_aggr_parse(const uint8_t *data, size_t len, codec_chunk sub[CODEC_AGGR_N], size_t *used,
+                     const char *where, st_err *err)
 {
     codec_decbuf d;
     codec_decbuf_init(&d, data, data, len);
@@ -75,8 +75,7 @@ int codec_aggr_parse(const uint8_t *data, size_t len, codec_chunk sub[CODEC_AGGR
                               "%zu remain",
                               names[i], (unsigned long long)l, left);
         uint8_t enc = codec_dec_byte(&d);
-        if (enc != CODEC_ENC_XOR && enc != CODEC_ENC_HISTOGRAM &&
-            enc != CODEC_ENC_FLOAT_HISTOGRAM)
+        if (enc != CODEC_ENC_XOR && enc != CODEC_ENC_HISTOGRAM && enc != CODEC_ENC_FLOAT_HISTOGRAM)
             return ST_CORRUPT(err, where, at,
                               "aggregate chunk: %s sub-chunk has encoding 0x%02x, not 1, 2 or 3",
                               names[i], enc);

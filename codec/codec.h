@@ -215,8 +215,8 @@ int codec_aggr_from_name(const char *name);
  * {enc 0, data NULL, len 0}. Every length is checked against the bytes that remain; a present
  * sub-chunk must carry encoding 1, 2 or 3. *used (optional) gets the bytes the five entries
  * take (Thanos ignores anything after them). ST_ECORRUPT with the offset otherwise. */
-int codec_aggr_parse(const uint8_t *data, size_t len, codec_chunk sub[CODEC_AGGR_N],
-                     size_t *used, const char *where, st_err *err);
+int codec_aggr_parse(const uint8_t *data, size_t len, codec_chunk sub[CODEC_AGGR_N], size_t *used,
+                     const char *where, st_err *err);
 /* Bytes codec_aggr_write needs for these sub-chunks (enc 0 = absent; a present one must have
  * len >= 1, as every real chunk does, since L == 0 reads back as absent). */
 size_t codec_aggr_size(const codec_chunk sub[CODEC_AGGR_N]);

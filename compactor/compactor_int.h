@@ -385,9 +385,8 @@ int ds_downsample_raw(int64_t *t, double *v, size_t n, int64_t res, int64_t nchu
                       int group_start, ds_chunks *out, ds_work *w, st_err *err);
 /* downsampleAggr: chunks [c0, c1) of in (one run of float AggrChunks at in_res) into AggrChunks
  * at out_res appended to out; nchunks as above. */
-int ds_downsample_aggr(const ds_chunks *in, size_t c0, size_t c1, int64_t in_res,
-                       int64_t out_res, int64_t nchunks, ds_chunks *out, ds_work *w,
-                       st_err *err);
+int ds_downsample_aggr(const ds_chunks *in, size_t c0, size_t c1, int64_t in_res, int64_t out_res,
+                       int64_t nchunks, ds_chunks *out, ds_work *w, st_err *err);
 
 /* ---- commands ------------------------------------------------------------------------------ */
 int cmd_dump(int argc, char **argv);

@@ -76,14 +76,33 @@ size_t ds_expand(const int64_t *t, const double *v, size_t n, int64_t *ot, doubl
 {
     int64_t last = 0;
     size_t m = 0;
+    if (n && ot == t && ov == v) {
+        /* in place, and almost always nothing to drop: find the first sample to drop without
+         * writing anything; the samples before it stay where they are */
+        size_t i = 0;
+        if (t[0] >= 0 && !is_stale(v[0])) {
+            for (i = 1; i < n; i++) {
+                uint64_t u;
+                memcpy(&u, &v[i], sizeof(u));
+                if (__builtin_expect(u == STALE_NAN || t[i] < t[i - 1], 0))
+                    break;
+            }
+            if (i == n)
+                return n;
+            last = t[i - 1];
+        }
+        m = i;
+        t += i, v += i, ot += i, ov += i, n -= i;
+    }
+    size_t w = 0;
     for (size_t i = 0; i < n; i++) {
         if (is_stale(v[i]) || t[i] < last)
             continue;
         last = t[i];
-        ot[m] = t[i];
-        ov[m++] = v[i];
+        ot[w] = t[i];
+        ov[w++] = v[i];
     }
-    return m;
+    return m + w;
 }
 
 /* ---- ds_chunks and ds_work ------------------------------------------------------------------ */
@@ -252,8 +271,22 @@ static int work_win(ds_work *w, size_t n)
 
 /* ---- the algorithm -------------------------------------------------------------------------- */
 
+/* The counter's increment for x after last: x itself when it went down (a reset), else the
+ * difference. Branch-free: gauges go down half the time, which no predictor guesses. */
+static inline double reset_or_delta(double x, double last)
+{
+    double d = x - last;
+    uint64_t ux, ud;
+    memcpy(&ux, &x, sizeof(ux));
+    memcpy(&ud, &d, sizeof(ud));
+    uint64_t m = (uint64_t)0 - (uint64_t)(x < last);
+    uint64_t r = (ux & m) | (ud & ~m);
+    memcpy(&d, &r, sizeof(d));
+    return d;
+}
+
 /* downsampleBatch with a fresh floatAggregator over n >= 1 samples: one entry per window in wt
- * and the five value arrays (count, sum, min, max, counter; any may alias nothing else). A window
+ * and the five value arrays (count, sum, min, max, counter; none may overlap). A window
  * holds the samples up to its end, min(currentWindow(first), last t of the batch); its first
  * sample always belongs to it. The counter runs over the whole batch. Go's comparisons are kept
  * as they are: min starts at MaxFloat64 (so an all +Inf window has min MaxFloat64), a NaN never
@@ -263,27 +296,39 @@ static size_t windows(const int64_t *t, const double *v, size_t n, int64_t res, 
 {
     const int64_t last_t = t[n - 1];
     size_t k = 0, i = 0;
+    /* Go's first sample sets the counter; every later one adds its increase, or itself when it
+     * is below the previous one (a reset). The first sample of a window is always its own. */
     double counter = v[0], last = v[0];
-    int started = 0;
+#define DS_ADD(x)                                                                                  \
+    do {                                                                                           \
+        counter += reset_or_delta((x), last);                                                      \
+        last = (x);                                                                                \
+        sum += (x);                                                                                \
+        mn = (x) < mn ? (x) : mn;                                                                  \
+        mx = (x) > mx ? (x) : mx;                                                                  \
+    } while (0)
+    int64_t wend = -1; /* the previous window's end, not cut short */
     while (i < n) {
-        int64_t end = window_end(t[i], res);
+        /* the next window is usually the one right after: skip the division then */
+        int64_t end = wend >= 0 && t[i] > wend && t[i] - wend <= res && wend <= INT64_MAX - res
+                          ? wend + res
+                          : window_end(t[i], res);
+        wend = end;
         if (end > last_t)
             end = last_t;
         double sum = 0.0, mn = DBL_MAX, mx = -DBL_MAX;
         size_t s = i;
-        do {
-            double x = v[i];
-            if (started)
-                counter += x < last ? x : x - last;
-            started = 1;
-            last = x;
-            sum += x;
-            if (x < mn)
-                mn = x;
-            if (x > mx)
-                mx = x;
-            i++;
-        } while (i < n && t[i] <= end);
+        size_t e = i + 1;
+        while (e < n && t[e] <= end)
+            e++;
+        if (i == 0) {
+            sum += v[0];
+            mn = v[0] < mn ? v[0] : mn;
+            mx = v[0] > mx ? v[0] : mx;
+            i = 1;
+        }
+        for (; i < e; i++)
+            DS_ADD(v[i]);
         if (end == -1 && i < n)
             continue; /* Go takes -1 for "no window yet" and drops such a window */
         wt[k] = end;
@@ -294,6 +339,7 @@ static size_t windows(const int64_t *t, const double *v, size_t n, int64_t res, 
         wctr[k] = counter;
         k++;
     }
+#undef DS_ADD
     return k;
 }
 
@@ -352,12 +398,18 @@ int ds_downsample_raw(int64_t *t, double *v, size_t n, int64_t res, int64_t nchu
         int64_t cw = window_end(t[end - 1], res);
         while (end < n && t[end] <= cw)
             end++;
-        size_t m = i;
-        for (size_t k = i; k < end; k++) {
-            if (isnan(v[k]))
-                continue;
-            t[m] = t[k];
-            v[m++] = v[k];
+        int nans = 0;
+        for (size_t k = i; k < end; k++)
+            nans |= v[k] != v[k];
+        size_t m = end;
+        if (nans) {
+            m = i;
+            for (size_t k = i; k < end; k++) {
+                if (isnan(v[k]))
+                    continue;
+                t[m] = t[k];
+                v[m++] = v[k];
+            }
         }
         if (m > i) {
             if (raw_batch(t + i, v + i, m - i, res, flags, out))
@@ -398,8 +450,8 @@ static int aggr_batch(const ds_chunks *in, size_t c0, size_t c1, int64_t res, ui
             continue; /* absent in every chunk: absent in the output */
         if (work_win(w, nb))
             goto nomem;
-        size_t k = windows(w->bt, w->bv, nb, res, w->wt, w->w[0], w->w[1], w->w[2], w->w[3],
-                           w->w[4]);
+        size_t k =
+            windows(w->bt, w->bv, nb, res, w->wt, w->w[0], w->w[1], w->w[2], w->w[3], w->w[4]);
         /* count: the sum of the counts; sum: the sum; min: min; max: max */
         const double *val = a == CODEC_AGGR_MIN ? w->w[2] : a == CODEC_AGGR_MAX ? w->w[3] : w->w[1];
         if (sample_room(out, a, k))
@@ -444,8 +496,8 @@ static int aggr_batch(const ds_chunks *in, size_t c0, size_t c1, int64_t res, ui
     if (nb > 0) {
         if (work_win(w, nb))
             goto nomem;
-        size_t k = windows(w->bt, w->bv, nb, res, w->wt, w->w[0], w->w[1], w->w[2], w->w[3],
-                           w->w[4]);
+        size_t k =
+            windows(w->bt, w->bv, nb, res, w->wt, w->w[0], w->w[1], w->w[2], w->w[3], w->w[4]);
         if (sample_room(out, a, k + 2))
             goto nomem;
         int64_t *ot = out->t[a] + out->n[a];
@@ -476,26 +528,25 @@ nomem:
     return st_err_set(err, ST_ENOMEM, "downsample: out of memory");
 }
 
-int ds_downsample_aggr(const ds_chunks *in, size_t c0, size_t c1, int64_t in_res,
-                       int64_t out_res, int64_t nchunks, ds_chunks *out, ds_work *w,
-                       st_err *err)
+int ds_downsample_aggr(const ds_chunks *in, size_t c0, size_t c1, int64_t in_res, int64_t out_res,
+                       int64_t nchunks, ds_chunks *out, ds_work *w, st_err *err)
 {
     if (c0 >= c1)
         return 0;
     if (in_res <= 0 || out_res <= 0)
-        return st_err_set(err, ST_EINVAL, "downsample: resolutions %" PRId64 " -> %" PRId64,
-                          in_res, out_res);
+        return st_err_set(err, ST_EINVAL, "downsample: resolutions %" PRId64 " -> %" PRId64, in_res,
+                          out_res);
     int64_t count = 0;
     for (size_t c = c0; c < c1; c++)
         count += (int64_t)(in->off[CODEC_AGGR_COUNT][c + 1] - in->off[CODEC_AGGR_COUNT][c]);
     if (nchunks <= 0)
-        nchunks =
-            ds_target_chunk_count(in->mint[c0], in->maxt[c1 - 1], in_res, out_res, count);
+        nchunks = ds_target_chunk_count(in->mint[c0], in->maxt[c1 - 1], in_res, out_res, count);
     size_t batch = (size_t)((int64_t)(c1 - c0) / nchunks);
     if (batch == 0)
         /* Thanos' downsampleAggrLoop never ends here (batches of zero chunks) */
         return st_err_set(err, ST_EINVAL,
-                          "downsample: %zu input chunks at %" PRId64 " ms cannot be cut into the %" PRId64
+                          "downsample: %zu input chunks at %" PRId64
+                          " ms cannot be cut into the %" PRId64
                           " output chunks Thanos' rule asks for at %" PRId64 " ms",
                           c1 - c0, in_res, nchunks, out_res);
     uint8_t flags = DS_GROUP_START;
@@ -550,7 +601,7 @@ typedef struct scratch {
     int64_t *t;
     double *v;
     size_t cap;
-    ds_chunks in;                         /* the AggrChunks of a downsampled input series */
+    ds_chunks in;                        /* the AggrChunks of a downsampled input series */
     ds_chunks stage[DOWNSAMPLE_MAX_RES]; /* the series at each output resolution */
     ds_work w;
     codec_xor_enc enc[CODEC_AGGR_N];
@@ -637,8 +688,8 @@ static int series_fail(batch *b, const series_job *j, uint64_t ref, int code, co
         st_err_set(&b->err, code, "block %s: series %s: %s", b->d->in->dir, (const char *)l.p,
                    what);
     else
-        st_err_set(&b->err, code, "block %s: series %s: chunk ref %" PRIu64 ": %s",
-                   b->d->in->dir, (const char *)l.p, ref, what);
+        st_err_set(&b->err, code, "block %s: series %s: chunk ref %" PRIu64 ": %s", b->d->in->dir,
+                   (const char *)l.p, ref, what);
     st_buf_release(&l);
     return code;
 }
@@ -771,8 +822,10 @@ static int aggr_series(batch *b, series_job *j)
                     continue;
                 if (sub[a].enc != CODEC_ENC_XOR) {
                     char msg[96];
-                    snprintf(msg, sizeof(msg), "%s sub-chunk of a float aggregate chunk has "
-                             "encoding %u", codec_aggr_name(a), sub[a].enc);
+                    snprintf(msg, sizeof(msg),
+                             "%s sub-chunk of a float aggregate chunk has "
+                             "encoding %u",
+                             codec_aggr_name(a), sub[a].enc);
                     return series_fail(b, j, cm->ref, ST_EUNSUPP, msg);
                 }
                 agg_grow g = {in, a};
@@ -922,8 +975,8 @@ static int do_series(batch *b, series_job *j)
      * we would have written holds no histogram chunks to split the run (Thanos' own 5m block
      * would; we skip them), so this is what downsampling our previous block gives */
     for (size_t k = 1; k < d->nres; k++)
-        if ((rc = ds_downsample_aggr(&sc->stage[k - 1], 0, sc->stage[k - 1].nchunks,
-                                     d->res[k - 1], d->res[k], 0, &sc->stage[k], &sc->w, &e)))
+        if ((rc = ds_downsample_aggr(&sc->stage[k - 1], 0, sc->stage[k - 1].nchunks, d->res[k - 1],
+                                     d->res[k], 0, &sc->stage[k], &sc->w, &e)))
             return series_fail(b, j, UINT64_MAX, rc, e.msg);
     for (size_t k = 0; k < d->nres; k++)
         if ((rc = encode_stage(b, j, &sc->stage[k], &j->out[k], &j->nout[k])))
@@ -1044,8 +1097,8 @@ static int write_batch(dsr *d, writer *w, batch *b, downsample_stats *st, st_err
             if (writer_room(w, n))
                 return st_err_set(err, ST_ENOMEM, "downsample: out of memory");
             for (uint32_t c = 0; c < n; c++) {
-                w->chks[c] = (codec_chunk){.enc = CODEC_ENC_AGGR, .data = j->out[k][c].data,
-                                           .len = j->out[k][c].len};
+                w->chks[c] = (codec_chunk){
+                    .enc = CODEC_ENC_AGGR, .data = j->out[k][c].data, .len = j->out[k][c].len};
                 o->samples += j->out[k][c].samples;
             }
             int rc = codec_chunk_writer_write(o->cw, w->chks, n, w->refs, err);
@@ -1054,8 +1107,8 @@ static int write_batch(dsr *d, writer *w, batch *b, downsample_stats *st, st_err
             for (uint32_t c = 0; c < n; c++)
                 w->metas[c] = (codec_chunk_meta){
                     .mint = j->out[k][c].mint, .maxt = j->out[k][c].maxt, .ref = w->refs[c]};
-            if ((rc = codec_index_writer_add_series(o->iw, j->labels, j->nlabels, w->metas, n,
-                                                    NULL, err)))
+            if ((rc = codec_index_writer_add_series(o->iw, j->labels, j->nlabels, w->metas, n, NULL,
+                                                    err)))
                 return rc;
             o->series++;
             o->chunks += n;
@@ -1116,8 +1169,7 @@ static int build_meta(const codec_meta *src, const output *o, const char *dir, c
 }
 
 /* Close an output's files, write its meta.json and check it; publish_output renames it. */
-static int finish_output(const codec_block *in, output *o, const downsample_opts *opts,
-                         st_err *err)
+static int finish_output(const codec_block *in, output *o, const downsample_opts *opts, st_err *err)
 {
     int rc = codec_chunk_writer_close(o->cw, err);
     if (!rc)

@@ -81,9 +81,16 @@ int cmd_downsample(int argc, char **argv)
     st_err_init(&err);
     enum st_log_level lvl;
     enum st_log_format lfmt;
-    if (npos != 1 || (!output && !decode_only) || (!resolution.n && !decode_only) ||
-        threads < 0 || st_log_parse_level(log_level, &lvl) ||
-        st_log_parse_format(log_format, &lfmt) || parse_resolutions(&resolution, res, &nres)) {
+    if (parse_resolutions(&resolution, res, &nres)) {
+        fprintf(stderr,
+                "strata downsample: --resolution takes durations (5m, 1h, 90s, 1h30m) or "
+                "milliseconds, above zero, at most %d of them\n",
+                DOWNSAMPLE_MAX_RES);
+        exit_code = COMPACTOR_EXIT_USAGE;
+        goto done;
+    }
+    if (npos != 1 || (!output && !decode_only) || (!resolution.n && !decode_only) || threads < 0 ||
+        st_log_parse_level(log_level, &lvl) || st_log_parse_format(log_format, &lfmt)) {
         fprintf(stderr,
                 "usage: strata downsample --resolution=5m|1h|DURATION[,...]... --output=DIR "
                 "[--threads=N] [--verify] [--decode-only] BLOCK_DIR\n");
@@ -116,8 +123,8 @@ int cmd_downsample(int argc, char **argv)
     snprintf(a[5], sizeof(a[5]), "%.1f",
              st.seconds > 0 ? (double)st.in_chunk_bytes / 1e6 / st.seconds : 0.0);
     st_log(ST_LOG_INFO, decode_only ? "decoded block (--decode-only)" : "downsampled block",
-           "block", blk->meta->ulid.s, "series", a[0], "chunks", a[1], "chunk_mb", a[2],
-           "samples", a[3], "duration", a[4], "chunk_mb_per_s", a[5], NULL);
+           "block", blk->meta->ulid.s, "series", a[0], "chunks", a[1], "chunk_mb", a[2], "samples",
+           a[3], "duration", a[4], "chunk_mb_per_s", a[5], NULL);
     for (size_t k = 0; k < st.nout; k++) {
         char r[32], s[32], c[32], n[32];
         planner_duration_format(r, sizeof(r), st.out[k].resolution);

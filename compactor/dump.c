@@ -248,8 +248,10 @@ int cmd_dump(int argc, char **argv)
         if ((rc = codec_block_open(&b, pos[i], &err)))
             goto done;
         if (aggr >= 0 && !(b->meta->has_thanos && b->meta->thanos.resolution > 0)) {
-            st_err_set(&err, ST_EINVAL, "dump: block %s is not downsampled (resolution 0): "
-                       "--aggregate reads downsampled blocks only", pos[i]);
+            st_err_set(&err, ST_EINVAL,
+                       "dump: block %s is not downsampled (resolution 0): "
+                       "--aggregate reads downsampled blocks only",
+                       pos[i]);
             codec_block_free(b);
             goto done;
         }

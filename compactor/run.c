@@ -412,6 +412,81 @@ done:
     return outcome == OUT_QUARANTINED ? ST_ECORRUPT : (rc ? rc : ST_ECORRUPT);
 }
 
+/* Downsample one block into a.targets (5m, and 1h from the same read), publish each output as
+ * compaction outputs are published. The input stays; a bad input is quarantined. */
+static int exec_downsample(run_ctx *c, const planner_action *a, st_err *err)
+{
+    const planner_block *b = a->blocks[0];
+    uint64_t read = 0, written = 0;
+    int outcome = OUT_FAILED, rc = 0;
+    codec_block *blk = NULL;
+    downsample_stats ds;
+    memset(&ds, 0, sizeof(ds));
+    st_buf tmp;
+    st_buf_init(&tmp, 0);
+    char *jobdir = NULL, *indir = NULL, *outdir = NULL;
+    if (st_buf_printf(&tmp, "%s/downsample/%s", c->data_dir, b->ulid.s) || !st_buf_cstr(&tmp) ||
+        !(jobdir = st_strdup((const char *)tmp.p)) || !(indir = st_path_join(jobdir, "in")) ||
+        !(outdir = st_path_join(jobdir, "out"))) {
+        rc = st_err_set(err, ST_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = st_rmtree(jobdir, err)) || (rc = st_mkdir_p(outdir, err)) ||
+        (rc = download_block(c, b, indir, &read, err)))
+        goto done;
+    st_err berr;
+    st_err_init(&berr);
+    if (codec_block_open(&blk, indir, &berr)) {
+        st_err qerr;
+        st_err_init(&qerr);
+        if ((rc = quarantine(c, b, berr.msg, &qerr)))
+            st_err_copy(err, &qerr);
+        else
+            outcome = OUT_QUARANTINED;
+        st_err_copy(err, &berr);
+        rc = berr.code;
+        goto done;
+    }
+    downsample_opts o = {.threads = c->threads, .verify = 1};
+    if ((rc = downsample_block(blk, a->targets, a->ntargets, outdir, &o, &ds, err)))
+        goto done;
+    for (size_t i = 0; i < ds.nout && !rc; i++) {
+        st_buf_reset(&tmp);
+        if (st_buf_printf(&tmp, "%s%s/", a->tenant_prefix, ds.out[i].ulid.s) ||
+            !st_buf_cstr(&tmp)) {
+            rc = st_err_set(err, ST_ENOMEM, "out of memory");
+            break;
+        }
+        rc = upload_block(c, ds.out[i].dir, (const char *)tmp.p, &written, err);
+    }
+    if (!rc)
+        outcome = OUT_OK;
+done:
+    codec_block_free(blk);
+    if (jobdir) {
+        st_err ignored;
+        st_err_init(&ignored);
+        st_rmtree(jobdir, &ignored);
+    }
+    st_free(jobdir);
+    st_free(indir);
+    st_free(outdir);
+    st_buf_release(&tmp);
+    count(c, a, outcome, read, written);
+    if (outcome == OUT_OK) {
+        char n[4][32];
+        snprintf(n[0], 32, "%zu", ds.nout);
+        snprintf(n[1], 32, "%" PRIu64, ds.in_series);
+        snprintf(n[2], 32, "%" PRIu64, read);
+        snprintf(n[3], 32, "%" PRIu64, written);
+        st_log(ST_LOG_INFO, "downsampled", "tenant", a->tenant, "group", a->group, "block",
+               b->ulid.s, "outputs", n[0], "series", n[1], "bytes_read", n[2], "bytes_written",
+               n[3], NULL);
+        return 0;
+    }
+    return outcome == OUT_QUARANTINED ? ST_ECORRUPT : (rc ? rc : ST_ECORRUPT);
+}
+
 /* ---- the loop ------------------------------------------------------------------------------ */
 
 static int exec_action(run_ctx *c, const planner_action *a, st_err *err)
@@ -444,9 +519,7 @@ static int exec_action(run_ctx *c, const planner_action *a, st_err *err)
     case PLANNER_ACT_COMPACT:
         return exec_compact(c, a, err);
     case PLANNER_ACT_DOWNSAMPLE:
-        count(c, a, OUT_SKIPPED, 0, 0);
-        st_err_set(err, ST_EUNSUPP, "downsampling is not built into strata run yet");
-        return ST_EUNSUPP;
+        return exec_downsample(c, a, err);
     default:
         return st_err_set(err, ST_EINVAL, "unknown action type %d", (int)a->type);
     }

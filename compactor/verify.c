@@ -118,8 +118,7 @@ static void check_aggr(verify_report *r, const codec_block *b, const codec_serie
             if (nv)
                 *v = nv;
             if (!nt || !nv) {
-                problem(r, b->dir, "chunks", "out of memory decoding chunk ref %" PRIu64,
-                        cm->ref);
+                problem(r, b->dir, "chunks", "out of memory decoding chunk ref %" PRIu64, cm->ref);
                 return;
             }
             *cap = k;

@@ -220,7 +220,7 @@ static int get_u64(cfg_ctx *x, yaml_node_t *n, const char *key, uint64_t *out)
 
 static int get_int(cfg_ctx *x, yaml_node_t *n, const char *key, int *out)
 {
-    uint64_t u;
+    uint64_t u = 0;
     int rc = get_u64(x, n, key, &u);
     if (!rc && u > 1000000)
         rc = st_err_set(x->err, ST_EINVAL, "%s: S3 config key %s is too large", x->name, key);

@@ -195,7 +195,7 @@ static int fs_get_range(objstore *s, const char *key, uint64_t off, uint64_t len
                         size_t max, st_err *err)
 {
     fs_store *fs = (fs_store *)s;
-    int fd;
+    int fd = -1;
     struct stat st;
     int rc = open_object(fs, key, "get", &fd, &st, err);
     if (rc)
@@ -314,7 +314,7 @@ done:
 static int fs_get_file(objstore *s, const char *key, const char *path, st_err *err)
 {
     fs_store *fs = (fs_store *)s;
-    int fd;
+    int fd = -1;
     struct stat st;
     int rc = open_object(fs, key, "get", &fd, &st, err);
     if (rc)

@@ -228,7 +228,11 @@ static void aggr__rejects_malformed_entries_with_offset_and_reason(void **state)
         {"length past the end", {5, 1, 0, 0}, 4, "count entry says 5 bytes", 0},
         {"length exactly one short", {3, 1, 0, 0, 0, 0, 0, 0}, 4, "count entry says 3 bytes", 0},
         {"no encoding byte", {0, 1}, 2, "sum entry says 1 bytes (+1 encoding byte), 0 remain", 1},
-        {"unknown sub-chunk encoding", {0, 0, 1, 0x07, 0xAA, 0, 0}, 7, "min sub-chunk has encoding 0x07", 2},
+        {"unknown sub-chunk encoding",
+         {0, 0, 1, 0x07, 0xAA, 0, 0},
+         7,
+         "min sub-chunk has encoding 0x07",
+         2},
         {"nested aggregate", {1, 0xFF, 0, 0, 0, 0, 0}, 7, "count sub-chunk has encoding 0xff", 0},
         {"encoding none", {1, 0x00, 9, 0, 0, 0, 0}, 7, "count sub-chunk has encoding 0x00", 0},
         {"endless varint",
@@ -246,7 +250,11 @@ static void aggr__rejects_malformed_entries_with_offset_and_reason(void **state)
          10,
          "count entry says 4294967296 bytes",
          0},
-        {"truncated varint", {0, 0, 0, 0, 0x85}, 5, "counter entry length varint runs past the end", 4},
+        {"truncated varint",
+         {0, 0, 0, 0, 0x85},
+         5,
+         "counter entry length varint runs past the end",
+         4},
     };
     for (size_t i = 0; i < ST_ARRAY_LEN(cases); i++) {
         const bad_case *k = &cases[i];

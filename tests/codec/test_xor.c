@@ -1026,7 +1026,7 @@ static void xor__num_samples_reads_every_known_encoding(void **state)
         {"short xor", CODEC_ENC_XOR, 1, ST_ECORRUPT, 0, "header"},
         {"short histogram", CODEC_ENC_HISTOGRAM, 2, ST_ECORRUPT, 0, "header"},
         {"short float histogram", CODEC_ENC_FLOAT_HISTOGRAM, 0, ST_ECORRUPT, 0, "header"},
-        /* an AggrChunk: count entry {L=1, enc 2, 0x40}, then the data ends (test_aggr.c has more) */
+        /* an AggrChunk: count {L=1, enc 2, 0x40}, then the data ends (see test_aggr.c) */
         {"aggregate", CODEC_ENC_AGGR, 3, ST_ECORRUPT, 0, "ends before its sum entry"},
         {"none", 0, 3, ST_EUNSUPP, 0, "0x00"},
         {"ooo xor", 0x81, 3, ST_EUNSUPP, 0, "0x81"},

@@ -19,7 +19,7 @@
 
 #define MIN_T 1700000040000LL /* 2023-11-14T22:14:00Z */
 #define HOURS 30
-#define N_RAW (HOURS * 60)    /* one sample a minute */
+#define N_RAW (HOURS * 60) /* one sample a minute */
 
 typedef struct sdef {
     const char *name; /* __name__ */
@@ -87,7 +87,8 @@ static void write_raw_block(const char *dir)
         codec_chunk_meta metas[4];
         codec_xor_enc enc[4];
         for (size_t c = 0; c < nc; c++) {
-            int64_t from = MIN_T + (int64_t)(c * per) * 60000, to = from + (int64_t)(per - 1) * 60000;
+            int64_t from = MIN_T + (int64_t)(c * per) * 60000,
+                    to = from + (int64_t)(per - 1) * 60000;
             codec_xor_enc_init(&enc[c]);
             if (d->pattern[c] == 'h') {
                 chks[c] = (codec_chunk){.enc = CODEC_ENC_HISTOGRAM, .data = hist, .len = 5};
@@ -159,8 +160,8 @@ static int teardown(void **state)
     return 0;
 }
 
-static void run(const codec_block *in, const int64_t *res, size_t nres, const char *out, int threads,
-                downsample_stats *st)
+static void run(const codec_block *in, const int64_t *res, size_t nres, const char *out,
+                int threads, downsample_stats *st)
 {
     downsample_opts o = {0};
     o.threads = threads;
@@ -497,8 +498,7 @@ static void encode_aggr(const ds_chunks *c, size_t k, st_buf *b)
         sub[a] = (codec_chunk){.enc = 0};
         if (!n)
             continue;
-        assert_int_equal(codec_xor_enc_append_batch(&enc[a], c->t[a] + from, c->v[a] + from, n),
-                         0);
+        assert_int_equal(codec_xor_enc_append_batch(&enc[a], c->t[a] + from, c->v[a] + from, n), 0);
         codec_chunk x = codec_xor_enc_chunk(&enc[a]);
         sub[a] = (codec_chunk){.enc = CODEC_ENC_XOR, .data = x.data, .len = x.len};
     }
@@ -536,8 +536,8 @@ static void load_first_series(const char *dir, ds_chunks *out)
                     codec_xor_decode(sub[a].data, sub[a].len, t[a], v[a], 4096, &np[a], "t", &err),
                     0);
         }
-        assert_int_equal(
-            ds_chunks_add(out, tp, vp, np, s->chunks[c].mint, s->chunks[c].maxt, 0), 0);
+        assert_int_equal(ds_chunks_add(out, tp, vp, np, s->chunks[c].mint, s->chunks[c].maxt, 0),
+                         0);
     }
     codec_series_iter_free(it);
     codec_block_free(b);
@@ -628,10 +628,8 @@ static void downsample_block__repairs_a_5m_block_as_thanos_does(void **state)
         {.enc = CODEC_ENC_AGGR, .data = bb.p, .len = (uint32_t)bb.len},
     };
     codec_chunk_meta metas[5] = {
-        {.mint = in5.mint[0], .maxt = in5.maxt[0]},
-        {.mint = t0 + 11 * h, .maxt = t0 + 11 * h},
-        {.mint = xt[0], .maxt = xt[119]},
-        {.mint = t0 + 16 * h, .maxt = t0 + 17 * h},
+        {.mint = in5.mint[0], .maxt = in5.maxt[0]}, {.mint = t0 + 11 * h, .maxt = t0 + 11 * h},
+        {.mint = xt[0], .maxt = xt[119]},           {.mint = t0 + 16 * h, .maxt = t0 + 17 * h},
         {.mint = in5.mint[1], .maxt = in5.maxt[1]},
     };
     uint64_t refs[5];
@@ -650,12 +648,13 @@ static void downsample_block__repairs_a_5m_block_as_thanos_does(void **state)
     assert_int_equal(codec_index_writer_close(iw, &err), 0);
     codec_index_writer_free(iw);
     char meta[512];
-    snprintf(meta, sizeof(meta),
-             "{\"ulid\": \"01HQ7S5M1T7Y6X3VZ3Z1Q4K2AC\", \"minTime\": %lld, \"maxTime\": %lld, "
-             "\"stats\": {}, \"compaction\": {\"level\": 1, \"sources\": "
-             "[\"01HQ7S5M1T7Y6X3VZ3Z1Q4K2AC\"]}, \"version\": 1, \"thanos\": {\"labels\": "
-             "{\"a\": \"b\"}, \"downsample\": {\"resolution\": 300000}, \"source\": \"compactor\"}}",
-             (long long)t0, (long long)(t0 + 31 * h));
+    snprintf(
+        meta, sizeof(meta),
+        "{\"ulid\": \"01HQ7S5M1T7Y6X3VZ3Z1Q4K2AC\", \"minTime\": %lld, \"maxTime\": %lld, "
+        "\"stats\": {}, \"compaction\": {\"level\": 1, \"sources\": "
+        "[\"01HQ7S5M1T7Y6X3VZ3Z1Q4K2AC\"]}, \"version\": 1, \"thanos\": {\"labels\": "
+        "{\"a\": \"b\"}, \"downsample\": {\"resolution\": 300000}, \"source\": \"compactor\"}}",
+        (long long)t0, (long long)(t0 + 31 * h));
     snprintf(p, sizeof(p), "%s/meta.json", dir);
     tu_write(p, meta, strlen(meta));
 
@@ -751,27 +750,65 @@ static void verify__checks_every_sub_chunk_of_aggregate_chunks(void **state)
 {
     fixture *f = *state;
     static const vcase cases[] = {
-        {"a good chunk", {{10, 20, -1}, {10, 20, -1}, {10, 20, -1}, {10, 20, -1},
-                          {5, 10, 20, 20, -1}}, 10, 20, 0, NULL},
-        {"counter sharing the first stamp", {{10, -1}, {10, -1}, {10, -1}, {10, -1},
-                                             {10, 10, 10, -1}}, 10, 10, 0, NULL},
-        {"absent min and max", {{10, 20, -1}, {10, 20, -1}, {-2}, {-2}, {5, 10, 20, 20, -1}}, 10,
-         20, 0, NULL},
-        {"sum short of count", {{10, 20, -1}, {10, -1}, {10, 20, -1}, {10, 20, -1},
-                                {5, 10, 20, 20, -1}}, 10, 20, 0, "1 sum samples but 2 count"},
-        {"max stamps repeat", {{10, 20, -1}, {10, 20, -1}, {10, 20, -1}, {10, 10, -1},
-                               {5, 10, 20, 20, -1}}, 10, 20, 0, "max timestamps out of order"},
-        {"counter without its repeated last", {{10, 20, -1}, {10, 20, -1}, {10, 20, -1},
-                                               {10, 20, -1}, {5, 10, 20, -1}}, 10, 20, 0,
+        {"a good chunk",
+         {{10, 20, -1}, {10, 20, -1}, {10, 20, -1}, {10, 20, -1}, {5, 10, 20, 20, -1}},
+         10,
+         20,
+         0,
+         NULL},
+        {"counter sharing the first stamp",
+         {{10, -1}, {10, -1}, {10, -1}, {10, -1}, {10, 10, 10, -1}},
+         10,
+         10,
+         0,
+         NULL},
+        {"absent min and max",
+         {{10, 20, -1}, {10, 20, -1}, {-2}, {-2}, {5, 10, 20, 20, -1}},
+         10,
+         20,
+         0,
+         NULL},
+        {"sum short of count",
+         {{10, 20, -1}, {10, -1}, {10, 20, -1}, {10, 20, -1}, {5, 10, 20, 20, -1}},
+         10,
+         20,
+         0,
+         "1 sum samples but 2 count"},
+        {"max stamps repeat",
+         {{10, 20, -1}, {10, 20, -1}, {10, 20, -1}, {10, 10, -1}, {5, 10, 20, 20, -1}},
+         10,
+         20,
+         0,
+         "max timestamps out of order"},
+        {"counter without its repeated last",
+         {{10, 20, -1}, {10, 20, -1}, {10, 20, -1}, {10, 20, -1}, {5, 10, 20, -1}},
+         10,
+         20,
+         0,
          "does not end with its last window repeated"},
-        {"counter going back", {{10, 20, -1}, {10, 20, -1}, {10, 20, -1}, {10, 20, -1},
-                                {5, 10, 9, 20, 20, -1}}, 10, 20, 0, "counter timestamps out"},
-        {"index range wider than the windows", {{10, 20, -1}, {10, 20, -1}, {10, 20, -1},
-                                                {10, 20, -1}, {5, 10, 20, 20, -1}}, 5, 20, 0,
+        {"counter going back",
+         {{10, 20, -1}, {10, 20, -1}, {10, 20, -1}, {10, 20, -1}, {5, 10, 9, 20, 20, -1}},
+         10,
+         20,
+         0,
+         "counter timestamps out"},
+        {"index range wider than the windows",
+         {{10, 20, -1}, {10, 20, -1}, {10, 20, -1}, {10, 20, -1}, {5, 10, 20, 20, -1}},
+         5,
+         20,
+         0,
          "has windows [10, 20] but the index says [5, 20]"},
-        {"bytes after the entries", {{10, 20, -1}, {10, 20, -1}, {10, 20, -1}, {10, 20, -1},
-                                     {5, 10, 20, 20, -1}}, 10, 20, 3, "3 bytes after its five"},
-        {"no count samples", {{-2}, {10, -1}, {10, -1}, {10, -1}, {5, 10, 10, -1}}, 10, 10, 0,
+        {"bytes after the entries",
+         {{10, 20, -1}, {10, 20, -1}, {10, 20, -1}, {10, 20, -1}, {5, 10, 20, 20, -1}},
+         10,
+         20,
+         3,
+         "3 bytes after its five"},
+        {"no count samples",
+         {{-2}, {10, -1}, {10, -1}, {10, -1}, {5, 10, 10, -1}},
+         10,
+         10,
+         0,
          "has no count samples"},
     };
     for (size_t k = 0; k < ST_ARRAY_LEN(cases); k++) {

@@ -72,8 +72,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             continue;
         size_t got;
         st_err_init(&err);
-        rc = codec_xor_decode(sub[a].data, sub[a].len, ts, vs, CODEC_XOR_MAX_SAMPLES, &got,
-                              "fuzz", &err);
+        rc = codec_xor_decode(sub[a].data, sub[a].len, ts, vs, CODEC_XOR_MAX_SAMPLES, &got, "fuzz",
+                              &err);
         if (rc != 0 && rc != ST_ECORRUPT)
             die("sub-chunk decode returned an unexpected code", err.msg);
     }

@@ -295,3 +295,47 @@ st_prom_log_problems() {
 st_make_set() {
     bash "$ST_LIB_DIR/make_block.sh" --out "$@"
 }
+
+# st_ha_seed OUT SERIES: a bucket directory of two HA replicas (external labels
+# {cluster="c1", replica="a"|"b"}, 5 s apart), three consecutive 2h blocks each, as a Thanos
+# sidecar uploads them (no tombstones file).
+st_ha_seed() {
+    local out=$1 series=$2 r d
+    mkdir -p "$out" "$out.ra" "$out.rb"
+    st_make_set "$out.ra" --profile realistic --series "$series" --hours 6 --seed 5 >/dev/null
+    st_make_set "$out.rb" --profile realistic --series "$series" --hours 6 --seed 5 --ts-offset-ms 5000 >/dev/null
+    for r in a b; do
+        for d in "$out.r$r"/*/; do
+            python3 - "$d/meta.json" "$r" <<'PY'
+import json, sys
+p, r = sys.argv[1], sys.argv[2]
+m = json.load(open(p))
+m["thanos"] = {"labels": {"cluster": "c1", "replica": r}, "downsample": {"resolution": 0},
+               "source": "sidecar"}
+open(p, "w").write(json.dumps(m, indent="\t"))
+PY
+            rm -f "$d/tombstones"
+            mv "$d" "$out/"
+        done
+        rmdir "$out.r$r"
+    done
+}
+
+# st_visible BUCKET_DIR: the block dirs readers see (meta.json, no deletion mark).
+st_visible() {
+    local d
+    for d in "$1"/*/; do
+        [ -f "$d/meta.json" ] && [ ! -f "$d/deletion-mark.json" ] && echo "${d%/}"
+    done
+    return 0
+}
+
+# st_block_ranges BUCKET_DIR: sorted "minTime maxTime labels level" of the visible blocks.
+st_block_ranges() {
+    local d
+    for d in $(st_visible "$1"); do
+        python3 -c "
+import json,sys; m=json.load(open(sys.argv[1]))
+print(m['minTime'], m['maxTime'], json.dumps(m['thanos']['labels'], sort_keys=True), m['compaction']['level'])" "$d/meta.json"
+    done | sort
+}

@@ -14,31 +14,8 @@ st_need "$STRATA_BIN"
 st_mktemp work
 
 # ---- fixtures -----------------------------------------------------------------------------------
-mkdir -p "$work/ra" "$work/rb" "$work/seed"
-st_make_set "$work/ra" --profile realistic --series 200 --hours 6 --seed 5 >/dev/null
-st_make_set "$work/rb" --profile realistic --series 200 --hours 6 --seed 5 --ts-offset-ms 5000 >/dev/null
-for r in a b; do
-    for d in "$work/r$r"/*/; do
-        python3 - "$d/meta.json" "$r" <<'PY'
-import json, sys
-p, r = sys.argv[1], sys.argv[2]
-m = json.load(open(p))
-m["thanos"] = {"labels": {"cluster": "c1", "replica": r}, "downsample": {"resolution": 0},
-               "source": "sidecar"}
-open(p, "w").write(json.dumps(m, indent="\t"))
-PY
-        rm -f "$d/tombstones" # Thanos buckets hold no tombstones files
-        cp -r "$d" "$work/seed/"
-    done
-done
-
-visible() { # BUCKET -> visible block dirs
-    local d
-    for d in "$1"/*/; do
-        [ -f "$d/meta.json" ] && [ ! -f "$d/deletion-mark.json" ] && echo "${d%/}"
-    done
-    return 0
-}
+st_ha_seed "$work/seed" 200
+visible() { st_visible "$@"; }
 dump_visible() { # BUCKET OUT
     # shellcheck disable=SC2046
     "$STRATA_BIN" dump $(visible "$1") >"$2"
@@ -51,14 +28,7 @@ run() { # BUCKET [extra flags] -> exit code in $rc
     set -e
 }
 later=$(date -u -d '+3 days' +%Y-%m-%dT%H:%M:%SZ)
-ranges() { # BUCKET -> sorted "minTime maxTime labels" of the visible blocks
-    local d
-    for d in $(visible "$1"); do
-        python3 -c "
-import json,sys; m=json.load(open(sys.argv[1]))
-print(m['minTime'], m['maxTime'], json.dumps(m['thanos']['labels'], sort_keys=True), m['compaction']['level'])" "$d/meta.json"
-    done | sort
-}
+ranges() { st_block_ranges "$@"; }
 
 dump_visible "$work/seed" "$work/expected.txt"
 

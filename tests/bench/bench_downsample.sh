@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Downsampling benchmark: raw -> 5m + 1h from one read, against the decode-only floor (every chunk
+# read, CRC-checked and decoded, nothing aggregated or written).
+#
+#   tests/bench/bench_downsample.sh [--runs N] [--big SERIES:HOURS] [BLOCK_DIR...]
+#
+# Without block dirs it benchmarks
+#   - the 100k-series 6h block made by merging the three 2h blocks under
+#     /tmp/strata-bench-cache/adjacent-100000 with `strata compact` (or, if they are missing, a
+#     10k-series 6h block made with tests/scripts/make_block.sh), and
+#   - a synthetic >= 40h block written by bench_downsample (default 20000 series x 48 h, 15 s).
+# Each case runs N times (default 3) with --threads=1 and once more per run with --threads=2;
+# the machine is shared, so the table shows min / median / max of each figure.
+#   cpu      user + sys seconds (the per-core cost)
+#   MB/s/core  input chunk bytes (record data, as read) / cpu
+#   vs floor   cpu / cpu of --decode-only on the same block
+#   RSS      peak resident set (the input is mmapped; released as the writer moves on)
+# Needs: strata and bench_downsample built (STRATA_BUILD, default build/), GNU time.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+src="$(cd "$here/../.." && pwd)"
+build="${STRATA_BUILD:-$src/build}"
+strata="${STRATA_BIN:-$build/strata}"
+gen="$build/tests/bench_downsample"
+runs=3
+big="20000:48"
+blocks=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --runs) runs=$2; shift 2 ;;
+    --big) big=$2; shift 2 ;;
+    *) blocks+=("$1"); shift ;;
+    esac
+done
+[ -x "$strata" ] || { echo "strata not built: $strata" >&2; exit 2; }
+[ -x /usr/bin/time ] || { echo "needs GNU time (/usr/bin/time)" >&2; exit 2; }
+work="$(mktemp -d "${TMPDIR:-/tmp}/strata-bench-ds.XXXXXX")"
+trap 'rm -rf -- "$work"' EXIT
+
+if [ ${#blocks[@]} -eq 0 ]; then
+    cache=/tmp/strata-bench-cache/adjacent-100000
+    if [ "$(ls -d "$cache"/*/ 2>/dev/null | wc -l)" -ge 3 ]; then
+        blocks+=("$("$strata" compact --output="$work/merged" "$cache"/*/ 2>/dev/null)")
+    else
+        echo "($cache not there: using a 10k-series 6h block)" >&2
+        mkdir -p "$work/gen10k"
+        bash "$src/tests/scripts/make_block.sh" --out "$work/gen10k" --profile realistic \
+            --series 10000 --hours 6 --seed 7 >/dev/null
+        blocks+=("$("$strata" compact --output="$work/merged" "$work"/gen10k/*/ 2>/dev/null)")
+    fi
+    if [ -x "$gen" ] && [ -n "$big" ]; then
+        mkdir -p "$work/big"
+        blocks+=("$("$gen" "$work/big" "${big%%:*}" "${big##*:}")")
+    fi
+fi
+
+# run LABEL ARGS...: one timed run, appends "label cpu wall rss_kb chunk_bytes" to $work/runs
+run() {
+    local label=$1
+    shift
+    rm -rf "$work/out"
+    /usr/bin/time -f "%U %S %e %M" -o "$work/time" "$strata" downsample "$@" >/dev/null 2>"$work/log"
+    local u s e m bytes
+    read -r u s e m <"$work/time"
+    bytes=$(sed -n 's/.*chunk_mb=\([0-9.]*\).*/\1/p' "$work/log" | head -n 1)
+    echo "$label $(echo "$u + $s" | bc) $e $m $bytes" >>"$work/runs"
+}
+
+for b in "${blocks[@]}"; do
+    b="${b%/}"
+    : >"$work/runs"
+    for r in $(seq 1 "$runs"); do
+        run floor --decode-only --threads=1 "$b"
+        run t1 --resolution=5m,1h --output="$work/out" --threads=1 "$b"
+        run t2 --resolution=5m,1h --output="$work/out" --threads=2 "$b"
+    done
+    python3 - "$b" "$work/runs" <<'EOF'
+import json, os, statistics, sys
+b, path = sys.argv[1], sys.argv[2]
+m = json.load(open(os.path.join(b, "meta.json")))
+rows = {}
+for line in open(path):
+    label, cpu, wall, rss, mb = line.split()
+    rows.setdefault(label, []).append((float(cpu), float(wall), int(rss) / 1024.0, float(mb)))
+span_h = (m["maxTime"] - m["minTime"]) / 3600000.0
+mb = rows["floor"][0][3]
+print("block %s: %d series, %.1f h, %d samples, %.1f MB of chunk data" % (
+    os.path.basename(b), m["stats"]["numSeries"], span_h, m["stats"]["numSamples"], mb))
+floor = statistics.median(r[0] for r in rows["floor"])
+def fmt(vals, f):
+    vals = sorted(vals)
+    return "%s / %s / %s" % (f % vals[0], f % statistics.median(vals), f % vals[-1])
+print("  %-30s %-22s %-22s %-22s %-16s %s" % ("run (min / median / max)", "cpu s", "wall s",
+      "MB/s/core", "vs floor", "RSS MB"))
+names = {"floor": "decode-only, 1 thread", "t1": "5m + 1h, 1 thread", "t2": "5m + 1h, 2 threads"}
+for k in ("floor", "t1", "t2"):
+    r = rows[k]
+    print("  %-30s %-22s %-22s %-22s %-16s %s" % (
+        names[k], fmt([x[0] for x in r], "%.2f"), fmt([x[1] for x in r], "%.2f"),
+        fmt([mb / x[0] for x in r], "%.0f"), "%.2fx" % (statistics.median(x[0] for x in r) / floor),
+        fmt([x[2] for x in r], "%.0f")))
+EOF
+done
