@@ -163,7 +163,7 @@ int codec_chunk_num_samples(const codec_chunk *c, uint32_t *n, const char *where
  * asymmetric dod buckets, leading-zero clamp at 31, 64 significant bits stored as 0, the spare
  * trailing byte). Values are carried as doubles but copied as bits: NaN payloads survive.
  */
-#define CODEC_XOR_MAX_SAMPLES 65535
+#define CODEC_XOR_MAX_SAMPLES      65535
 #define CODEC_CHUNK_TARGET_SAMPLES 120
 
 typedef struct codec_xor_enc {
@@ -188,8 +188,8 @@ codec_chunk codec_xor_enc_chunk(const codec_xor_enc *e);
 
 /* Decode every sample of an XOR chunk into caller arrays with room for `cap` samples (the count
  * is the chunk's first BE16: use codec_chunk_num_samples to size them). Sets *n. */
-int codec_xor_decode(const uint8_t *data, size_t len, int64_t *t, double *v, size_t cap,
-                     size_t *n, const char *where, st_err *err);
+int codec_xor_decode(const uint8_t *data, size_t len, int64_t *t, double *v, size_t cap, size_t *n,
+                     const char *where, st_err *err);
 
 /* =============================================================================================
  * Thanos' aggregate chunk (aggr.c), encoding 0xFF, the chunk of downsampled blocks: five
@@ -310,8 +310,8 @@ uint32_t codec_index_nsymbols(const codec_index *idx);
 int codec_index_symbol(const codec_index *idx, uint64_t ref, codec_str *out, st_err *err);
 
 /* Decode the series entry with this ref into sb; *s borrows from sb. Checks its CRC. */
-int codec_index_series(const codec_index *idx, uint64_t ref, codec_series_buf *sb,
-                       codec_series *s, st_err *err);
+int codec_index_series(const codec_index *idx, uint64_t ref, codec_series_buf *sb, codec_series *s,
+                       st_err *err);
 
 /* A postings list: n BE32 series refs, borrowed from the mapping. */
 typedef struct codec_postings {
@@ -336,7 +336,7 @@ int codec_index_label_values(const codec_index *idx, codec_str name, const codec
 /* Every series in order (the all-postings list). */
 typedef struct codec_series_iter codec_series_iter;
 int codec_series_iter_create(codec_series_iter **out, const codec_index *idx, st_err *err);
-int codec_series_iter_next(codec_series_iter *it, st_err *err); /* 0, ST_ITEROVER, <0 */
+int codec_series_iter_next(codec_series_iter *it, st_err *err);        /* 0, ST_ITEROVER, <0 */
 const codec_series *codec_series_iter_at(const codec_series_iter *it); /* valid until next */
 void codec_series_iter_free(codec_series_iter *it);
 
@@ -437,27 +437,26 @@ typedef struct codec_meta {
 
     int has_thanos; /* the section exists */
     struct {
-        int version;          /* 0 = absent */
-        codec_kv *labels;     /* sorted by name */
+        int version;      /* 0 = absent */
+        codec_kv *labels; /* sorted by name */
         size_t nlabels;
-        int labels_null;      /* written as null */
-        int64_t resolution;   /* downsample.resolution, ms */
-        char *source;         /* "" if absent */
+        int labels_null;    /* written as null */
+        int64_t resolution; /* downsample.resolution, ms */
+        char *source;       /* "" if absent */
         char **segment_files;
         size_t nsegment_files;
         codec_meta_file *files;
         size_t nfiles;
         int64_t series_max_size;
         int64_t chunk_max_size;
-        char *upload_time;    /* RFC3339Nano as read; NULL = zero time */
+        char *upload_time; /* RFC3339Nano as read; NULL = zero time */
     } thanos;
 
     void *unknown; /* opaque: fields kept for rewrite (json_t *) */
 } codec_meta;
 
 /* Parse meta.json text; `name` (the file) is used in error messages. Checks version == 1. */
-int codec_meta_parse(codec_meta **out, const char *json, size_t len, const char *name,
-                     st_err *err);
+int codec_meta_parse(codec_meta **out, const char *json, size_t len, const char *name, st_err *err);
 int codec_meta_read(codec_meta **out, const char *path, st_err *err);
 /* Serialise like Go. flags: CODEC_META_NEWLINE adds the trailing newline Thanos writes. */
 #define CODEC_META_NEWLINE 1

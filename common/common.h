@@ -14,18 +14,18 @@
  * Errors. Functions return 0 or one of these negative codes; the detail (what, which file,
  * which offset) is written into an st_err owned by the handle or passed by the caller.
  */
-#define ST_OK        0
-#define ST_ENOMEM    (-1)  /* allocation failed */
-#define ST_EIO       (-2)  /* read/write/open failed (errno in the detail) */
-#define ST_ENOTFOUND (-3)  /* object, file or key does not exist */
-#define ST_ECORRUPT  (-4)  /* bytes on disk do not follow the format */
-#define ST_ECHECKSUM (-5)  /* a CRC did not match */
-#define ST_ETRANSIENT (-6) /* may succeed if retried (5xx, timeout, reset) */
-#define ST_EAUTH     (-7)  /* credentials refused */
-#define ST_EINVAL    (-8)  /* bad argument or configuration */
-#define ST_ETOOBIG   (-9)  /* a hard size limit was hit */
-#define ST_EUNSUPP   (-10) /* valid but not supported (unknown chunk encoding, version) */
-#define ST_ITEROVER  (-100) /* an iterator is exhausted: not an error */
+#define ST_OK         0
+#define ST_ENOMEM     (-1)   /* allocation failed */
+#define ST_EIO        (-2)   /* read/write/open failed (errno in the detail) */
+#define ST_ENOTFOUND  (-3)   /* object, file or key does not exist */
+#define ST_ECORRUPT   (-4)   /* bytes on disk do not follow the format */
+#define ST_ECHECKSUM  (-5)   /* a CRC did not match */
+#define ST_ETRANSIENT (-6)   /* may succeed if retried (5xx, timeout, reset) */
+#define ST_EAUTH      (-7)   /* credentials refused */
+#define ST_EINVAL     (-8)   /* bad argument or configuration */
+#define ST_ETOOBIG    (-9)   /* a hard size limit was hit */
+#define ST_EUNSUPP    (-10)  /* valid but not supported (unknown chunk encoding, version) */
+#define ST_ITEROVER   (-100) /* an iterator is exhausted: not an error */
 
 /* Error detail: a code and a one-line message. Embedded in handles; init cannot fail. */
 typedef struct st_err {
@@ -156,8 +156,8 @@ uint64_t st_mono_ns(void);
 /* Fill p with n bytes from the OS random source. */
 int st_random(void *p, size_t n);
 
-#define ST_MIN(a, b) ((a) < (b) ? (a) : (b))
-#define ST_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define ST_MIN(a, b)    ((a) < (b) ? (a) : (b))
+#define ST_MAX(a, b)    ((a) > (b) ? (a) : (b))
 #define ST_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif

@@ -122,8 +122,8 @@ int cli_parse(const char *cmd, int argc, char **argv, const cli_flag *flags, siz
             if (strlen(flags[j].name) == nl && strncmp(flags[j].name, name, nl) == 0)
                 f = &flags[j];
         if (!f) {
-            fprintf(stderr, "strata %s: unknown flag --%.*s (see strata %s --help)\n", cmd,
-                    (int)nl, name, cmd);
+            fprintf(stderr, "strata %s: unknown flag --%.*s (see strata %s --help)\n", cmd, (int)nl,
+                    name, cmd);
             goto usage;
         }
         const char *val = eq ? eq + 1 : NULL;

@@ -120,12 +120,12 @@ int cmd_compact(int argc, char **argv)
                "dropped_chunks", h, NULL);
     }
     if (st.empty) {
-        st_log(ST_LOG_INFO, "compact blocks: no samples in range, nothing written", "count",
-               num[0], NULL);
+        st_log(ST_LOG_INFO, "compact blocks: no samples in range, nothing written", "count", num[0],
+               NULL);
     } else {
-        st_log(ST_LOG_INFO, "compact blocks", "count", num[0], "ulid", st.ulid.s, "series",
-               num[1], "chunks", num[2], "samples", num[3], "chunks_copied", num[4],
-               "chunks_reencoded", num[5], "duration", num[6], NULL);
+        st_log(ST_LOG_INFO, "compact blocks", "count", num[0], "ulid", st.ulid.s, "series", num[1],
+               "chunks", num[2], "samples", num[3], "chunks_copied", num[4], "chunks_reencoded",
+               num[5], "duration", num[6], NULL);
         printf("%s\n", st.dir);
     }
     goto done;

@@ -181,10 +181,10 @@ int marker_json_string(st_buf *b, const char *s);
 typedef struct marker_info {
     marker_type type;
     codec_ulid id;
-    int version;   /* always 1 once decoded */
+    int version;    /* always 1 once decoded */
     int64_t time_s; /* deletion_time, no_compact_time or no_downsample_time */
-    char *reason;  /* "" if absent; heap, freed by marker_info_release */
-    char *details; /* "" if absent */
+    char *reason;   /* "" if absent; heap, freed by marker_info_release */
+    char *details;  /* "" if absent */
 } marker_info;
 
 /* Parse a marker as Thanos' ReadMarker does: a JSON object whose version is 1 (ST_ECORRUPT
@@ -201,8 +201,7 @@ int markers_put(objstore *s, const char *block_prefix, marker_type t, const char
 int markers_get(objstore *s, const char *block_prefix, marker_type t, marker_info *out,
                 st_err *err);
 /* Delete a marker; a missing one is a warning, not an error (*existed = 0). */
-int markers_remove(objstore *s, const char *block_prefix, marker_type t, int *existed,
-                   st_err *err);
+int markers_remove(objstore *s, const char *block_prefix, marker_type t, int *existed, st_err *err);
 /* Quarantine a block that cannot be read: a no-compact mark with reason (NULL:
  * MARKER_REASON_CORRUPT) and details "quarantined by strata: <file>: <what>". The planner then
  * leaves the block out of every compaction; an operator lifts it with
@@ -324,7 +323,7 @@ typedef struct downsample_stats {
     downsample_out out[DOWNSAMPLE_MAX_RES];
     uint64_t in_series, in_chunks, in_chunk_bytes, in_samples;
     uint64_t hist_series_skipped, hist_chunks_skipped; /* native histograms: not downsampled */
-    uint64_t empty_xor_skipped, xor_repaired; /* XOR chunks met in a downsampled input */
+    uint64_t empty_xor_skipped, xor_repaired;          /* XOR chunks met in a downsampled input */
     double seconds;
 } downsample_stats;
 

@@ -101,8 +101,9 @@ static int load_series(source *src, int64_t mint, int64_t maxt, int aggr, st_err
                                   " is an aggregate chunk (a downsampled block): use "
                                   "--aggregate=count|sum|min|max|counter",
                                   src->b->dir, se->ref, cm->ref);
-            return st_err_set(err, ST_EUNSUPP, "%s: series ref %" PRIu64
-                              ": chunk ref %" PRIu64 " has unsupported encoding %u",
+            return st_err_set(err, ST_EUNSUPP,
+                              "%s: series ref %" PRIu64 ": chunk ref %" PRIu64
+                              " has unsupported encoding %u",
                               src->b->dir, se->ref, cm->ref, c.enc);
         }
         uint32_t cnt;
@@ -111,8 +112,7 @@ static int load_series(source *src, int64_t mint, int64_t maxt, int aggr, st_err
         if ((rc = samples_grow(s, s->n + cnt)))
             return st_err_set(err, rc, "dump: out of memory");
         size_t got;
-        if ((rc = codec_xor_decode(c.data, c.len, s->t + s->n, s->v + s->n, cnt, &got, where,
-                                   err)))
+        if ((rc = codec_xor_decode(c.data, c.len, s->t + s->n, s->v + s->n, cnt, &got, where, err)))
             return rc;
         /* keep samples inside the window and outside deleted intervals, in place */
         size_t w = s->n;
@@ -284,8 +284,7 @@ int cmd_dump(int argc, char **argv)
             const codec_series *c = src[i].cur;
             if (!c)
                 continue;
-            int cmp = min ? codec_labels_cmp(c->labels, c->nlabels, min->labels, min->nlabels)
-                          : -1;
+            int cmp = min ? codec_labels_cmp(c->labels, c->nlabels, min->labels, min->nlabels) : -1;
             if (cmp < 0) {
                 min = c;
                 ng = 0;

@@ -26,8 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BATCH_SERIES   512
-#define RELEASE_EVERY  (2ull << 20)
+#define BATCH_SERIES  512
+#define RELEASE_EVERY (2ull << 20)
 
 /* A chunk to emit or to merge: an input chunk (borrowed from a mapping) or a re-encoded one
  * (in the batch arena). */
@@ -338,8 +338,8 @@ static int encode_chunks(batch *b, size_t n, mchunk **out, uint32_t *nout)
         if (!bytes)
             return st_err_set(&b->err, ST_ENOMEM, "merge: out of memory");
         memcpy(bytes, ch.data, ch.len);
-        list[c] = (mchunk){sc->t[0][from], sc->t[0][from + cnt - 1], bytes, ch.len,
-                           CODEC_ENC_XOR, 0, 0};
+        list[c] =
+            (mchunk){sc->t[0][from], sc->t[0][from + cnt - 1], bytes, ch.len, CODEC_ENC_XOR, 0, 0};
     }
     *out = list;
     *nout = nc;
@@ -358,8 +358,7 @@ static int merge_group(batch *b, const mchunk **g, size_t ng, mchunk **out, uint
         if ((rc = sc_arrays(sc, 2, na + nb)))
             return st_err_set(&b->err, rc, "merge: out of memory");
         if (b->m->o->dedup == MERGE_DEDUP_PENALTY)
-            na = merge_penalty2(sc->t[0], sc->v[0], na, sc->t[1], sc->v[1], nb, sc->t[2],
-                                sc->v[2]);
+            na = merge_penalty2(sc->t[0], sc->v[0], na, sc->t[1], sc->v[1], nb, sc->t[2], sc->v[2]);
         else
             na = merge_chain2(sc, na, nb);
         swap_slots(sc, 0, 2);
@@ -511,8 +510,8 @@ static int do_series(batch *b, series_job *j)
             const mchunk *next = &top->list[top->pos];
             if (next->mint > omax)
                 break;
-            if (!(next->mint == prev->mint && next->maxt == prev->maxt &&
-                  next->len == prev->len && memcmp(next->data, prev->data, next->len) == 0)) {
+            if (!(next->mint == prev->mint && next->maxt == prev->maxt && next->len == prev->len &&
+                  memcmp(next->data, prev->data, next->len) == 0)) {
                 if (grow_ptrs((void **)&sc->group, &sc->group_cap, ng + 2, sizeof(mchunk *)))
                     return st_err_set(&b->err, ST_ENOMEM, "merge: out of memory");
                 sc->group[ng++] = next;
@@ -703,7 +702,8 @@ static int next_series(merger *m, in_cursor **h, size_t *hn, batch *b, st_err *e
     const codec_series *first = h[0]->cur;
     /* labels */
     j->nlabels = first->nlabels;
-    j->labels = st_arena_alloc(&b->arena, sizeof(codec_label) * (first->nlabels ? first->nlabels : 1));
+    j->labels =
+        st_arena_alloc(&b->arena, sizeof(codec_label) * (first->nlabels ? first->nlabels : 1));
     if (!j->labels)
         return st_err_set(err, ST_ENOMEM, "merge: out of memory");
     for (uint32_t i = 0; i < first->nlabels; i++) {
@@ -719,15 +719,16 @@ static int next_series(merger *m, in_cursor **h, size_t *hn, batch *b, st_err *e
         return st_err_set(err, ST_ENOMEM, "merge: out of memory");
     /* every input positioned on the same label set, in input order (the heap breaks ties by
      * input index) */
-    while (*hn > 0 && codec_labels_cmp(h[0]->cur->labels, h[0]->cur->nlabels, j->labels,
-                                       j->nlabels) == 0) {
+    while (*hn > 0 &&
+           codec_labels_cmp(h[0]->cur->labels, h[0]->cur->nlabels, j->labels, j->nlabels) == 0) {
         in_cursor *c = h[0];
         const codec_series *s = c->cur;
         src_series *ss = &j->src[j->nsrc++];
         ss->input = c->input;
         ss->ref = s->ref;
         ss->nchunks = s->nchunks;
-        codec_chunk_meta *cm = st_arena_alloc(&b->arena, sizeof(*cm) * (s->nchunks ? s->nchunks : 1));
+        codec_chunk_meta *cm =
+            st_arena_alloc(&b->arena, sizeof(*cm) * (s->nchunks ? s->nchunks : 1));
         if (!cm)
             return st_err_set(err, ST_ENOMEM, "merge: out of memory");
         memcpy(cm, s->chunks, sizeof(*cm) * s->nchunks);
@@ -853,8 +854,7 @@ static int group_labels(merger *m, const codec_meta *ref, st_err *err)
             return st_err_set(err, ST_EINVAL,
                               "merge: blocks %s and %s have different resolutions (%" PRId64
                               " and %" PRId64 " ms)",
-                              ref->ulid.s, o->ulid.s, ref->thanos.resolution,
-                              o->thanos.resolution);
+                              ref->ulid.s, o->ulid.s, ref->thanos.resolution, o->thanos.resolution);
         continue;
     differ:
         return st_err_set(err, ST_EINVAL,

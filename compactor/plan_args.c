@@ -10,7 +10,8 @@
 size_t plan_args_flags(plan_args *a, cli_flag *f)
 {
     const cli_flag flags[] = {
-        {"objstore.config-file", CLI_STRING, &a->cfg_file, "object store YAML file (Thanos format)"},
+        {"objstore.config-file", CLI_STRING, &a->cfg_file,
+         "object store YAML file (Thanos format)"},
         {"objstore.config", CLI_STRING, &a->cfg_yaml, "object store YAML, inline"},
         {"bucket", CLI_STRING, &a->bucket, "a local directory used as the bucket"},
         {"now", CLI_STRING, &a->now_s, "act as of this RFC 3339 time (default: the clock)"},
@@ -57,19 +58,25 @@ int plan_args_check(plan_args *a, const char *cmd, int64_t *now)
         return COMPACTOR_EXIT_USAGE;
     }
     if (st_log_parse_level(a->log_level, &lvl) || st_log_parse_format(a->log_format, &lfmt)) {
-        fprintf(stderr, "strata %s: --log.level is debug|info|warn|error, --log.format "
-                        "logfmt|json\n", cmd);
+        fprintf(stderr,
+                "strata %s: --log.level is debug|info|warn|error, --log.format "
+                "logfmt|json\n",
+                cmd);
         return COMPACTOR_EXIT_USAGE;
     }
     if (!a->cfg_file && !a->cfg_yaml && !a->bucket) {
-        fprintf(stderr, "strata %s: no bucket: give --objstore.config-file, --objstore.config "
-                        "or --bucket\n", cmd);
+        fprintf(stderr,
+                "strata %s: no bucket: give --objstore.config-file, --objstore.config "
+                "or --bucket\n",
+                cmd);
         return COMPACTOR_EXIT_USAGE;
     }
     *now = st_now_ms();
     if (a->now_s && planner_time_parse(a->now_s, now)) {
-        fprintf(stderr, "strata %s: --now=%s: expected an RFC 3339 time such as "
-                        "2023-11-14T00:00:00Z\n", cmd, a->now_s);
+        fprintf(stderr,
+                "strata %s: --now=%s: expected an RFC 3339 time such as "
+                "2023-11-14T00:00:00Z\n",
+                cmd, a->now_s);
         return COMPACTOR_EXIT_USAGE;
     }
     st_log_setup(lvl, lfmt);

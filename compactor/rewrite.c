@@ -159,8 +159,8 @@ static int write_tombstones(rewriter *w, const char *path, st_err *err)
     return rc;
 }
 
-static int rewrite_block(const char *in_dir, const char *out_dir, int copy_chunks,
-                         char *final_out, size_t final_cap, st_err *err)
+static int rewrite_block(const char *in_dir, const char *out_dir, int copy_chunks, char *final_out,
+                         size_t final_cap, st_err *err)
 {
     rewriter w = {0};
     w.copy_chunks = copy_chunks;

@@ -49,8 +49,7 @@ static void crash_point(const char *point)
     }
 }
 
-static void count(run_ctx *c, const planner_action *a, int outcome, uint64_t read,
-                  uint64_t written)
+static void count(run_ctx *c, const planner_action *a, int outcome, uint64_t read, uint64_t written)
 {
     planner_action_type t = a->type;
     if (c->m)
@@ -68,17 +67,17 @@ static void count(run_ctx *c, const planner_action *a, int outcome, uint64_t rea
 
 static int mark_deletion(run_ctx *c, const planner_block *b, const char *details, st_err *err)
 {
-    return markers_put(c->store, b->prefix, MARKER_DELETION, NULL, details, c->now_ms / 1000,
-                       NULL, err);
+    return markers_put(c->store, b->prefix, MARKER_DELETION, NULL, details, c->now_ms / 1000, NULL,
+                       err);
 }
 
 /* Quarantine: a no-compact mark whose details name the file and the problem. */
 static int quarantine(run_ctx *c, const planner_block *b, const char *what, st_err *err)
 {
-    const char *file = strstr(what, "/chunks/") ? "chunks"
-                       : strstr(what, "/index")  ? "index"
+    const char *file = strstr(what, "/chunks/")    ? "chunks"
+                       : strstr(what, "/index")    ? "index"
                        : strstr(what, "meta.json") ? "meta.json"
-                                                  : "block";
+                                                   : "block";
     int rc = markers_quarantine(c->store, b->prefix, NULL, file, what, c->now_ms / 1000, NULL, err);
     if (!rc && c->m)
         metrics_add(c->m, "strata_blocks_quarantined_total", NULL, 1);
@@ -210,8 +209,7 @@ static int upload_block(run_ctx *c, const char *dir, const char *prefix, uint64_
     char *path = st_path_join(dir, "meta.json");
     st_buf key;
     st_buf_init(&key, 0);
-    int rc = path ? codec_meta_read(&meta, path, err)
-                  : st_err_set(err, ST_ENOMEM, "out of memory");
+    int rc = path ? codec_meta_read(&meta, path, err) : st_err_set(err, ST_ENOMEM, "out of memory");
     for (size_t i = 0; !rc && i < meta->thanos.nfiles; i++) {
         const codec_meta_file *f = &meta->thanos.files[i];
         if (strcmp(f->rel_path, "meta.json") == 0)
@@ -280,8 +278,8 @@ static int quarantine_bad_inputs(run_ctx *c, const planner_action *a, char *cons
                    NULL);
             found++;
         } else {
-            st_log(ST_LOG_ERROR, "could not quarantine block", "block", a->blocks[i]->ulid.s,
-                   "err", merr.msg, NULL);
+            st_log(ST_LOG_ERROR, "could not quarantine block", "block", a->blocks[i]->ulid.s, "err",
+                   merr.msg, NULL);
         }
     }
     return found;
@@ -298,9 +296,9 @@ static int exec_compact(run_ctx *c, const planner_action *a, st_err *err)
     memset(&ms, 0, sizeof(ms));
     st_buf tmp;
     st_buf_init(&tmp, 0);
-    if (!dirs || !blocks || st_buf_printf(&tmp, "%s/compact/%s%s%s", c->data_dir,
-                                          *a->tenant ? a->tenant : "", *a->tenant ? "/" : "",
-                                          a->group) ||
+    if (!dirs || !blocks ||
+        st_buf_printf(&tmp, "%s/compact/%s%s%s", c->data_dir, *a->tenant ? a->tenant : "",
+                      *a->tenant ? "/" : "", a->group) ||
         !st_buf_cstr(&tmp) || !(jobdir = st_strdup((const char *)tmp.p)) ||
         !(outdir = st_path_join(jobdir, "out"))) {
         rc = st_err_set(err, ST_ENOMEM, "out of memory");
@@ -507,7 +505,7 @@ static int exec_action(run_ctx *c, const planner_action *a, st_err *err)
     case PLANNER_ACT_RETENTION: {
         char details[128], dur[48];
         const planner_tenant_settings *ts = planner_settings_tenant(c->settings, a->tenant);
-        int idx = a->resolution == PLANNER_RES_1H ? PLANNER_1H
+        int idx = a->resolution == PLANNER_RES_1H   ? PLANNER_1H
                   : a->resolution == PLANNER_RES_5M ? PLANNER_5M
                                                     : PLANNER_RAW;
         planner_duration_format(dur, sizeof(dur), ts->retention_ms[idx]);
@@ -539,15 +537,16 @@ static void log_action(run_ctx *c, const planner_action *a, size_t idx, int rc, 
     snprintf(n[1], sizeof(n[1]), "%zu", a->nblocks);
     snprintf(n[2], sizeof(n[2]), "%.3f", secs);
     snprintf(n[3], sizeof(n[3]), "%" PRIu64, a->est.input_bytes);
-    const char *outcome = rc == 0                                              ? "ok"
-                          : rc == ST_EUNSUPP                                   ? "skipped"
-                          : (rc == ST_ECORRUPT || rc == ST_ECHECKSUM)          ? "quarantined"
-                                                                               : "failed";
-    st_log(rc == 0 ? ST_LOG_INFO : rc == ST_EUNSUPP ? ST_LOG_WARN : ST_LOG_ERROR, "action",
-           "n", n[0], "type", planner_action_type_name(a->type), "tenant", a->tenant, "group",
-           a->group, "blocks", n[1], "first_block", a->nblocks ? a->blocks[0]->ulid.s : "",
-           "bytes", n[3], "duration_s", n[2], "outcome", outcome, "err", rc ? err->msg : "",
-           NULL);
+    const char *outcome = rc == 0                                     ? "ok"
+                          : rc == ST_EUNSUPP                          ? "skipped"
+                          : (rc == ST_ECORRUPT || rc == ST_ECHECKSUM) ? "quarantined"
+                                                                      : "failed";
+    st_log(rc == 0            ? ST_LOG_INFO
+           : rc == ST_EUNSUPP ? ST_LOG_WARN
+                              : ST_LOG_ERROR,
+           "action", "n", n[0], "type", planner_action_type_name(a->type), "tenant", a->tenant,
+           "group", a->group, "blocks", n[1], "first_block", a->nblocks ? a->blocks[0]->ulid.s : "",
+           "bytes", n[3], "duration_s", n[2], "outcome", outcome, "err", rc ? err->msg : "", NULL);
     (void)c;
 }
 
@@ -587,16 +586,16 @@ int cmd_run(int argc, char **argv)
     flags[nflags++] = (cli_flag){"dry-run", CLI_BOOL, &dry_run, "print the plan, change nothing"};
     flags[nflags++] = (cli_flag){"deduplication.func", CLI_STRING, &func,
                                  "\"\" keeps one sample per timestamp; penalty dedups HA replicas"};
-    flags[nflags++] = (cli_flag){"compact.concurrency", CLI_INT64, &compact_conc,
-                                 "compactions run at once (1)"};
+    flags[nflags++] =
+        (cli_flag){"compact.concurrency", CLI_INT64, &compact_conc, "compactions run at once (1)"};
     flags[nflags++] = (cli_flag){"downsample.concurrency", CLI_INT64, &downsample_conc,
                                  "downsamplings run at once (1)"};
-    flags[nflags++] = (cli_flag){"threads", CLI_INT64, &threads,
-                                 "merge threads in all (default: one per core)"};
-    flags[nflags++] = (cli_flag){"shard", CLI_STRING, &shard_s,
-                                 "I/N: run only the actions of shard I of N"};
-    flags[nflags++] = (cli_flag){"shards", CLI_INT64, &shards,
-                                 "N shards, this one from $JOB_COMPLETION_INDEX"};
+    flags[nflags++] =
+        (cli_flag){"threads", CLI_INT64, &threads, "merge threads in all (default: one per core)"};
+    flags[nflags++] =
+        (cli_flag){"shard", CLI_STRING, &shard_s, "I/N: run only the actions of shard I of N"};
+    flags[nflags++] =
+        (cli_flag){"shards", CLI_INT64, &shards, "N shards, this one from $JOB_COMPLETION_INDEX"};
     flags[nflags++] = (cli_flag){"pushgateway.url", CLI_STRING, &push_url,
                                  "push the run's metrics to this Pushgateway"};
     flags[nflags++] = (cli_flag){"metrics.textfile", CLI_STRING, &textfile,
@@ -639,8 +638,10 @@ int cmd_run(int argc, char **argv)
         char buf[64];
         snprintf(buf, sizeof(buf), "%s/%" PRId64, idx ? idx : "", shards);
         if (!idx || parse_shard(buf, &shard, &nshards)) {
-            fprintf(stderr, "strata run: --shards=%" PRId64 " needs JOB_COMPLETION_INDEX in "
-                            "0..%" PRId64 " (set by an Indexed Job)\n", shards, shards - 1);
+            fprintf(stderr,
+                    "strata run: --shards=%" PRId64 " needs JOB_COMPLETION_INDEX in "
+                    "0..%" PRId64 " (set by an Indexed Job)\n",
+                    shards, shards - 1);
             goto done;
         }
     }
@@ -729,10 +730,10 @@ int cmd_run(int argc, char **argv)
     snprintf(f[4], 40, "%" PRIu64, c.bytes_written);
     snprintf(f[5], 40, "%.3f", (double)(st_mono_ns() - t0) / 1e9);
     st_log(failed ? ST_LOG_ERROR : ST_LOG_INFO, "run finished", "planned", f[0], "executed", f[1],
-           "shard", f[2], "bytes_read", f[3], "bytes_written", f[4], "duration_s", f[5],
-           "actions", st_buf_cstr(&sum) ? (const char *)sum.p : "", NULL);
+           "shard", f[2], "bytes_read", f[3], "bytes_written", f[4], "duration_s", f[5], "actions",
+           st_buf_cstr(&sum) ? (const char *)sum.p : "", NULL);
     st_buf_release(&sum);
-    exit_code = failed ? COMPACTOR_EXIT_ERROR
+    exit_code = failed          ? COMPACTOR_EXIT_ERROR
                 : c.quarantined ? COMPACTOR_EXIT_QUARANTINED
                                 : COMPACTOR_EXIT_OK;
     (void)skipped;

@@ -110,8 +110,8 @@ static char *read_string(lexer *lx)
                 char h = lx->s[lx->i];
                 if (!isxdigit((unsigned char)h))
                     goto bad;
-                cp = cp * 16 + (uint32_t)(isdigit((unsigned char)h) ? h - '0'
-                                                                    : (tolower(h) - 'a' + 10));
+                cp = cp * 16 +
+                     (uint32_t)(isdigit((unsigned char)h) ? h - '0' : (tolower(h) - 'a' + 10));
                 lx->i++;
             }
             if (e == 'x') {

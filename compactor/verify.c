@@ -241,12 +241,11 @@ static void check_series(verify_report *r, const codec_block *b, const codec_ser
         problem(r, b->dir, "index", "series ref %" PRIu64 " has no labels", s->ref);
     for (uint32_t i = 0; i < s->nlabels; i++) {
         if (s->labels[i].name.len == 0)
-            problem(r, b->dir, "index", "series ref %" PRIu64 " has an empty label name",
-                    s->ref);
+            problem(r, b->dir, "index", "series ref %" PRIu64 " has an empty label name", s->ref);
         if (i > 0 && codec_str_cmp(s->labels[i - 1].name, s->labels[i].name) >= 0)
             problem(r, b->dir, "index",
-                    "series ref %" PRIu64 ": labels not sorted or duplicated at label %u",
-                    s->ref, i);
+                    "series ref %" PRIu64 ": labels not sorted or duplicated at label %u", s->ref,
+                    i);
     }
     if (have_prev && codec_labels_cmp(prev->l, prev->n, s->labels, s->nlabels) >= 0)
         problem(r, b->dir, "index", "series ref %" PRIu64 " is out of order or a duplicate",
@@ -257,8 +256,8 @@ static void check_series(verify_report *r, const codec_block *b, const codec_ser
     for (uint32_t i = 0; i < s->nchunks; i++) {
         const codec_chunk_meta *cm = &s->chunks[i];
         if (cm->mint > cm->maxt)
-            problem(r, b->dir, "index", "series ref %" PRIu64 ": chunk %u has mint > maxt",
-                    s->ref, i);
+            problem(r, b->dir, "index", "series ref %" PRIu64 ": chunk %u has mint > maxt", s->ref,
+                    i);
         if (i > 0 && cm->mint <= s->chunks[i - 1].maxt)
             problem(r, b->dir, "index",
                     "series ref %" PRIu64 ": chunk %u overlaps or precedes chunk %u", s->ref, i,
@@ -321,8 +320,8 @@ static void check_postings(verify_report *r, const codec_block *b, const uint64_
     }
     if (total != label_pairs)
         problem(r, b->dir, "index",
-                "postings hold %" PRIu64 " entries but the series have %" PRIu64 " labels",
-                total, label_pairs);
+                "postings hold %" PRIu64 " entries but the series have %" PRIu64 " labels", total,
+                label_pairs);
 }
 
 int verify_block(const char *dir, verify_report *r, st_err *err)
@@ -385,8 +384,8 @@ int verify_block(const char *dir, verify_report *r, st_err *err)
     for (size_t i = 0; i < b->ntombstones; i++) {
         uint64_t ref = b->tombstones[i].series_ref;
         if (!bsearch(&ref, refs, nrefs, sizeof(uint64_t), cmp_u64)) {
-            problem(r, dir, "tombstones", "entry names series ref %" PRIu64 " which is not a series",
-                    ref);
+            problem(r, dir, "tombstones",
+                    "entry names series ref %" PRIu64 " which is not a series", ref);
             break;
         }
     }
@@ -398,8 +397,7 @@ int verify_block(const char *dir, verify_report *r, st_err *err)
         problem(r, dir, "meta.json", "stats.numChunks is %" PRIu64 " but the index has %" PRIu64,
                 m->stats.num_chunks, r->chunks);
     if (m->stats.num_samples != r->samples)
-        problem(r, dir, "meta.json",
-                "stats.numSamples is %" PRIu64 " but the chunks hold %" PRIu64,
+        problem(r, dir, "meta.json", "stats.numSamples is %" PRIu64 " but the chunks hold %" PRIu64,
                 m->stats.num_samples, r->samples);
 done:
     codec_series_iter_free(it);
@@ -448,8 +446,7 @@ int cmd_verify(int argc, char **argv)
                    pos[i], r.nproblems, r.series, r.chunks, r.samples);
             exit_code = COMPACTOR_EXIT_ERROR;
         } else {
-            printf("block %s: ok (%" PRIu64 " series, %" PRIu64 " chunks, %" PRIu64
-                   " samples)\n",
+            printf("block %s: ok (%" PRIu64 " series, %" PRIu64 " chunks, %" PRIu64 " samples)\n",
                    pos[i], r.series, r.chunks, r.samples);
         }
     }

@@ -218,11 +218,11 @@ static int fs_get_range(objstore *s, const char *key, uint64_t off, uint64_t len
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0) {
-            rc = r < 0 ? st_err_set(err, ST_EIO, "%s: get %s: %s", s->name, key, strerror(errno))
-                       : st_err_set(err, ST_EIO,
-                                    "%s: get %s: short read (%llu of %llu bytes): the file shrank",
-                                    s->name, key, (unsigned long long)got,
-                                    (unsigned long long)want);
+            rc = r < 0
+                     ? st_err_set(err, ST_EIO, "%s: get %s: %s", s->name, key, strerror(errno))
+                     : st_err_set(err, ST_EIO,
+                                  "%s: get %s: short read (%llu of %llu bytes): the file shrank",
+                                  s->name, key, (unsigned long long)got, (unsigned long long)want);
             break;
         }
         out->len += (size_t)r;
@@ -233,8 +233,7 @@ static int fs_get_range(objstore *s, const char *key, uint64_t off, uint64_t len
 }
 
 /* Copy fd_in (from its start) into a new hidden temp file in dir of `dst`, then rename. */
-static int copy_atomic(const char *name, int fd_in, const char *dst, const char *what,
-                       st_err *err)
+static int copy_atomic(const char *name, int fd_in, const char *dst, const char *what, st_err *err)
 {
     char *dir = st_strdup(dst);
     if (!dir)
@@ -279,8 +278,7 @@ static int copy_atomic(const char *name, int fd_in, const char *dst, const char 
                 while (w < r) {
                     ssize_t k = write(fd, buf + w, (size_t)(r - w));
                     if (k < 0) {
-                        rc = st_err_set(err, ST_EIO, "%s: put %s: %s", name, what,
-                                        strerror(errno));
+                        rc = st_err_set(err, ST_EIO, "%s: put %s: %s", name, what, strerror(errno));
                         break;
                     }
                     w += k;

@@ -34,8 +34,8 @@ int objstore_key_check(const objstore *s, const char *key, int allow_dir, st_err
         const char *slash = strchr(seg, '/');
         size_t sl = slash ? (size_t)(slash - seg) : strlen(seg);
         if (sl == 0 && slash)
-            return st_err_set(err, ST_EINVAL, "%s: object key \"%s\" has an empty segment",
-                              s->name, key);
+            return st_err_set(err, ST_EINVAL, "%s: object key \"%s\" has an empty segment", s->name,
+                              key);
         if ((sl == 1 && seg[0] == '.') || (sl == 2 && seg[0] == '.' && seg[1] == '.'))
             return st_err_set(err, ST_EINVAL, "%s: object key \"%s\" has a '.' or '..' segment",
                               s->name, key);
@@ -78,8 +78,7 @@ int objstore_open_flags(objstore **out, const char *config_file, const char *con
     if (bucket_dir)
         return objstore_fs_open(out, bucket_dir, err);
     if (config_yaml)
-        return objstore_open_yaml(out, config_yaml, strlen(config_yaml), "--objstore.config",
-                                  err);
+        return objstore_open_yaml(out, config_yaml, strlen(config_yaml), "--objstore.config", err);
     char *text = NULL;
     size_t len = 0;
     int rc = st_read_file(config_file, &text, &len, 1 << 20, err);

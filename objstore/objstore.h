@@ -35,8 +35,7 @@ objstore_class objstore_err_class(int code);
 int objstore_open_flags(objstore **out, const char *config_file, const char *config_yaml,
                         const char *bucket_dir, st_err *err);
 /* Open from YAML text; `name` (file name or "--objstore.config") is used in messages. */
-int objstore_open_yaml(objstore **out, const char *yaml, size_t len, const char *name,
-                       st_err *err);
+int objstore_open_yaml(objstore **out, const char *yaml, size_t len, const char *name, st_err *err);
 /* A filesystem store rooted at dir (created if missing). */
 int objstore_open_fs(objstore **out, const char *dir, st_err *err);
 void objstore_free(objstore *s);

@@ -58,7 +58,12 @@ static const penalty_case cases[] = {
      "aaab"},
     {"one replica empty", {0, {0}}, {3, {1, 2, 3}}, 3, {1, 2, 3}, "bbb"},
     {"both empty", {0, {0}}, {0, {0}}, 0, {0}, ""},
-    {"single samples: no interval, no penalty, nothing lost", {1, {100}}, {1, {50}}, 2, {50, 100}, "ba"},
+    {"single samples: no interval, no penalty, nothing lost",
+     {1, {100}},
+     {1, {50}},
+     2,
+     {50, 100},
+     "ba"},
 };
 
 static void merge__penalty_dedup_follows_the_table(void **state)

@@ -39,7 +39,7 @@ static void select__matches_table_of_selectors(void **state)
         {"{job=\"api\",}", 1},
         {" { job = \"api\" } ", 1},
         {"{job=\"a\\x70i\"}", 1},
-        {"{path=~\"caf.\"}", 1},    /* '.' is one UTF-8 character, as in RE2 */
+        {"{path=~\"caf.\"}", 1}, /* '.' is one UTF-8 character, as in RE2 */
         {"{path=~\"caf..\"}", 0},
         {"{path=\"caf\\u00e9\"}", 1}, /* Go string escapes, as PromQL */
         {"{path=\"caf\\303\\251\"}", 1},
@@ -61,10 +61,10 @@ static void select__matches_table_of_selectors(void **state)
 static void select__rejects_bad_selectors_with_a_message(void **state)
 {
     static const char *bad[] = {
-        "{job=\"api\"",   "{job=api}",   "{=\"x\"}",       "{job~\"x\"}",
-        "{job=\"x\"} z", "{a=\"\"}",    "{a=~\".*\"}",    "{job=~\"(\"}",
-        "",               "{}",          "{job=\"\\q\"}",
-        "{job!=\"api\"}",
+        "{job=\"api\"", "{job=api}",     "{=\"x\"}",
+        "{job~\"x\"}",  "{job=\"x\"} z", "{a=\"\"}",
+        "{a=~\".*\"}",  "{job=~\"(\"}",  "",
+        "{}",           "{job=\"\\q\"}", "{job!=\"api\"}",
     };
     for (size_t i = 0; i < ST_ARRAY_LEN(bad); i++) {
         selector s;

@@ -168,10 +168,11 @@ static void verify__reports_chunks_outside_the_block_range(void **state)
     char p[4200];
     path_of(p, sizeof(p), f, "meta.json");
     /* shrink maxTime by 10 minutes: the last chunks now lie outside [minTime, maxTime) */
-    assert_int_equal(tu_system("python3 -c \"import json,sys; p=sys.argv[1]; m=json.load(open(p)); "
-                               "m['maxTime']-=600000; open(p,'w').write(json.dumps(m, indent='\\t'))\" '%s'",
-                               p),
-                     0);
+    assert_int_equal(
+        tu_system("python3 -c \"import json,sys; p=sys.argv[1]; m=json.load(open(p)); "
+                  "m['maxTime']-=600000; open(p,'w').write(json.dumps(m, indent='\\t'))\" '%s'",
+                  p),
+        0);
     expect_named_failure(f, "index", "outside the block range");
 }
 
@@ -192,8 +193,8 @@ static void rewrite__publishes_nothing_from_a_corrupt_block(void **state)
     assert_non_null(bin);
     char out[4200];
     snprintf(out, sizeof(out), "%s/out", f->tmp);
-    int st = tu_system("'%s' rewrite --output='%s' '%s' 2>'%s/err.txt'", bin, out, f->block,
-                       f->tmp);
+    int st =
+        tu_system("'%s' rewrite --output='%s' '%s' 2>'%s/err.txt'", bin, out, f->block, f->tmp);
     assert_int_equal(st, COMPACTOR_EXIT_ERROR);
     char errp[4200];
     snprintf(errp, sizeof(errp), "%s/err.txt", f->tmp);
