@@ -296,21 +296,21 @@ st_make_set() {
     bash "$ST_LIB_DIR/make_block.sh" --out "$@"
 }
 
-# st_ha_seed OUT SERIES: a bucket directory of two HA replicas (external labels
-# {cluster="c1", replica="a"|"b"}, 5 s apart), three consecutive 2h blocks each, as a Thanos
-# sidecar uploads them (no tombstones file).
+# st_ha_seed OUT SERIES [CLUSTER]: a bucket directory of two HA replicas (external labels
+# {cluster=CLUSTER (c1), replica="a"|"b"}, 5 s apart), three consecutive 2h blocks each, as a
+# Thanos sidecar uploads them (no tombstones file).
 st_ha_seed() {
-    local out=$1 series=$2 r d
+    local out=$1 series=$2 cluster=${3:-c1} r d
     mkdir -p "$out" "$out.ra" "$out.rb"
     st_make_set "$out.ra" --profile realistic --series "$series" --hours 6 --seed 5 >/dev/null
     st_make_set "$out.rb" --profile realistic --series "$series" --hours 6 --seed 5 --ts-offset-ms 5000 >/dev/null
     for r in a b; do
         for d in "$out.r$r"/*/; do
-            python3 - "$d/meta.json" "$r" <<'PY'
+            python3 - "$d/meta.json" "$r" "$cluster" <<'PY'
 import json, sys
-p, r = sys.argv[1], sys.argv[2]
+p, r, c = sys.argv[1], sys.argv[2], sys.argv[3]
 m = json.load(open(p))
-m["thanos"] = {"labels": {"cluster": "c1", "replica": r}, "downsample": {"resolution": 0},
+m["thanos"] = {"labels": {"cluster": c, "replica": r}, "downsample": {"resolution": 0},
                "source": "sidecar"}
 open(p, "w").write(json.dumps(m, indent="\t"))
 PY
@@ -338,4 +338,66 @@ st_block_ranges() {
 import json,sys; m=json.load(open(sys.argv[1]))
 print(m['minTime'], m['maxTime'], json.dumps(m['thanos']['labels'], sort_keys=True), m['compaction']['level'])" "$d/meta.json"
     done | sort
+}
+
+# ---- the local S3 server (Swift s3api) --------------------------------------------------------
+# st_s3_start WORK: start it under WORK/swift (stopped on exit), create bucket "thanos", write the
+# objstore config WORK/s3.yml. Sets S3_URL (credentials inside) and S3_SIG (curl flags).
+st_s3_start() {
+    local work=$1 port code
+    /usr/bin/python3 -c 'import swift.common.middleware.s3api' 2>/dev/null ||
+        st_die "python3-swift is not installed (bash scripts/deps.sh)"
+    ST_S3_DIR="$work/swift"
+    trap 'rc=$?; bash "$ST_LIB_DIR/s3_stop.sh" "$ST_S3_DIR"; st_cleanup; exit $rc' EXIT
+    port="$(S3_WATCH_PID=$$ bash "$ST_LIB_DIR/s3_start.sh" "$ST_S3_DIR" 0)" ||
+        st_die "the Swift s3api server did not start"
+    S3_URL="http://test%3Atester:testing@127.0.0.1:$port"
+    S3_SIG=(--aws-sigv4 "aws:amz:us-east-1:s3")
+    ST_EMPTY_SHA=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+    code="$(curl -sS "${S3_SIG[@]}" -X PUT -H "x-amz-content-sha256: $ST_EMPTY_SHA" "$S3_URL/thanos" \
+        -o /dev/null -w '%{http_code}')"
+    [ "$code" = 200 ] || st_die "create bucket: HTTP $code"
+    cat >"$work/s3.yml" <<YML
+type: S3
+config:
+  bucket: thanos
+  endpoint: 127.0.0.1:$port
+  access_key: "test:tester"
+  secret_key: testing
+  insecure: true
+YML
+}
+
+# st_s3_upload DIR: put every file under DIR into the bucket with the curl CLI.
+st_s3_upload() {
+    local dir=$1 f rel sha code
+    while IFS= read -r f; do
+        rel="${f#"$dir"/}"
+        sha="$(sha256sum "$f" | cut -d' ' -f1)"
+        code="$(curl -sS "${S3_SIG[@]}" -T "$f" -H "x-amz-content-sha256: $sha" "$S3_URL/thanos/$rel" \
+            -o /dev/null -w '%{http_code}')"
+        [ "$code" = 200 ] || st_die "upload $rel: HTTP $code"
+    done < <(find "$dir" -type f | sort)
+}
+
+# st_s3_mirror OUT: download the whole bucket (at most 1000 keys) with curl into OUT.
+st_s3_mirror() {
+    local out=$1 key
+    rm -rf "$out"
+    mkdir -p "$out"
+    curl -sS "${S3_SIG[@]}" -H "x-amz-content-sha256: $ST_EMPTY_SHA" \
+        "$S3_URL/thanos?list-type=2&max-keys=1000" -o "$out.list.xml"
+    python3 - "$out.list.xml" >"$out.keys" <<'PY'
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+ns = {"s3": "http://s3.amazonaws.com/doc/2006-03-01/"}
+if root.findtext("s3:IsTruncated", namespaces=ns) == "true":
+    sys.exit("more than 1000 keys")
+for c in root.findall("s3:Contents", ns):
+    print(c.findtext("s3:Key", namespaces=ns))
+PY
+    while IFS= read -r key; do
+        mkdir -p "$out/$(dirname "$key")"
+        curl -sS "${S3_SIG[@]}" -H "x-amz-content-sha256: $ST_EMPTY_SHA" "$S3_URL/thanos/$key" -o "$out/$key"
+    done <"$out.keys"
 }
