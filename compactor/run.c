@@ -21,6 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
 
 enum { OUT_OK = 0, OUT_FAILED, OUT_QUARANTINED, OUT_SKIPPED, OUT_N };
 static const char *outcome_names[OUT_N] = {"ok", "failed", "quarantined", "skipped"};
@@ -35,7 +38,9 @@ typedef struct run_ctx {
     pthread_mutex_t mu;
     uint64_t actions[PLANNER_ACT_NTYPES][OUT_N];
     uint64_t bytes_read, bytes_written, quarantined;
-    metrics *m; /* NULL: no metrics */
+    metrics *m;       /* NULL: no metrics */
+    char owner[128];  /* this run, in lease objects: host/pid/random */
+    int64_t lease_ms; /* how long a lease holds; 0: no leases */
 } run_ctx;
 
 /* Test hook: STRATA_TEST_CRASH_AT=<point> kills the process there (SIGKILL: no cleanup runs),
@@ -46,6 +51,16 @@ static void crash_point(const char *point)
     if (at && strcmp(at, point) == 0) {
         fflush(NULL);
         raise(SIGKILL);
+    }
+}
+
+/* Test hook: STRATA_TEST_PAUSE_AT=<point> sleeps 3 s there (a slow run, for lease tests). */
+static void pause_point(const char *point)
+{
+    const char *at = getenv("STRATA_TEST_PAUSE_AT");
+    if (at && strcmp(at, point) == 0) {
+        struct timespec ts = {3, 0};
+        nanosleep(&ts, NULL);
     }
 }
 
@@ -154,6 +169,90 @@ static int delete_block(run_ctx *c, const char *prefix, uint64_t *freed, st_err 
     }
     key_list_free(&l);
     return rc;
+}
+
+/* ---- leases ----------------------------------------------------------------------------------
+ * One object per group, _strata/leases/<tenant or _>/<group>.json = {"owner", "expires_ms"}, so a
+ * slow run and the next CronJob never work on the same group. A run skips a group whose lease
+ * another owner holds and has not expired; an expired lease is taken over. Stores give no
+ * compare-and-swap here, so the lease is read back after writing: of two runs racing for a free
+ * lease, the one that does not read its own name back steps aside. Wall clock, not --now. */
+
+static void lease_key(char *out, size_t n, const planner_action *a)
+{
+    snprintf(out, n, "_strata/leases/%s/%s.json", *a->tenant ? a->tenant : "_", a->group);
+}
+
+/* 1: another run holds it (holder filled in); 0: absent or expired; <0: error. */
+static int lease_read(run_ctx *c, const char *key, char *holder, size_t hn, int64_t *expires,
+                      st_err *err)
+{
+    st_buf b;
+    st_buf_init(&b, 0);
+    st_err mine;
+    st_err_init(&mine);
+    int rc = objstore_get(c->store, key, &b, 1 << 16, &mine);
+    if (rc == ST_ENOTFOUND) {
+        st_buf_release(&b);
+        return 0;
+    }
+    if (rc) {
+        st_buf_release(&b);
+        return st_err_copy(err, &mine);
+    }
+    json_error_t je;
+    json_t *j = json_loadb((const char *)b.p, b.len, 0, &je);
+    st_buf_release(&b);
+    const char *owner = j ? json_string_value(json_object_get(j, "owner")) : NULL;
+    json_int_t exp = j ? json_integer_value(json_object_get(j, "expires_ms")) : 0;
+    int readable = owner != NULL;
+    snprintf(holder, hn, "%s", owner ? owner : "?");
+    *expires = exp;
+    json_decref(j); /* owner is gone with it: holder is the copy */
+    if (!readable)  /* unreadable: treat as expired, it will be overwritten */
+        return 0;
+    return strcmp(holder, c->owner) != 0 && exp > st_now_ms();
+}
+
+/* 0: taken; 1: held by another run (logged); <0: error. */
+static int lease_take(run_ctx *c, const planner_action *a, st_err *err)
+{
+    if (!c->lease_ms)
+        return 0;
+    char key[512], holder[160];
+    int64_t exp = 0;
+    lease_key(key, sizeof(key), a);
+    int rc = lease_read(c, key, holder, sizeof(holder), &exp, err);
+    if (rc == 0) {
+        char body[256];
+        int n = snprintf(body, sizeof(body), "{\"owner\":\"%s\",\"expires_ms\":%" PRId64 "}",
+                         c->owner, st_now_ms() + c->lease_ms);
+        if ((rc = objstore_put(c->store, key, body, (size_t)n, err)))
+            return rc;
+        /* read back: a racing run that wrote after us wins */
+        rc = lease_read(c, key, holder, sizeof(holder), &exp, err);
+    }
+    if (rc == 1) {
+        char until[48];
+        planner_time_format(until, sizeof(until), exp);
+        st_log(ST_LOG_INFO, "group leased by another run, skipped", "tenant", a->tenant, "group",
+               a->group, "holder", holder, "until", until, NULL);
+    }
+    return rc;
+}
+
+static void lease_release(run_ctx *c, const planner_action *a)
+{
+    if (!c->lease_ms)
+        return;
+    char key[512], holder[160];
+    int64_t exp = 0;
+    st_err ignored;
+    st_err_init(&ignored);
+    lease_key(key, sizeof(key), a);
+    if (lease_read(c, key, holder, sizeof(holder), &exp, &ignored) == 0 &&
+        strcmp(holder, c->owner) == 0)
+        objstore_delete(c->store, key, &ignored);
 }
 
 /* ---- compaction ---------------------------------------------------------------------------- */
@@ -515,9 +614,18 @@ static int exec_action(run_ctx *c, const planner_action *a, st_err *err)
         return rc;
     }
     case PLANNER_ACT_COMPACT:
-        return exec_compact(c, a, err);
     case PLANNER_ACT_DOWNSAMPLE:
-        return exec_downsample(c, a, err);
+        rc = lease_take(c, a, err);
+        if (rc == 1) {
+            count(c, a, OUT_SKIPPED, 0, 0);
+            return ST_EUNSUPP; /* logged as skipped */
+        }
+        if (rc)
+            return rc;
+        pause_point("leased");
+        rc = a->type == PLANNER_ACT_COMPACT ? exec_compact(c, a, err) : exec_downsample(c, a, err);
+        lease_release(c, a);
+        return rc;
     default:
         return st_err_set(err, ST_EINVAL, "unknown action type %d", (int)a->type);
     }
@@ -581,7 +689,8 @@ int cmd_run(int argc, char **argv)
     int dry_run = 0;
     int64_t compact_conc = 1, downsample_conc = 1, threads = 0, shards = 0;
     const char *shard_s = NULL, *func = "", *push_url = NULL, *textfile = NULL;
-    cli_flag flags[PLAN_ARGS_NFLAGS + 10];
+    const char *lease_s = "6h";
+    cli_flag flags[PLAN_ARGS_NFLAGS + 12];
     size_t nflags = plan_args_flags(&a, flags);
     flags[nflags++] = (cli_flag){"dry-run", CLI_BOOL, &dry_run, "print the plan, change nothing"};
     flags[nflags++] = (cli_flag){"deduplication.func", CLI_STRING, &func,
@@ -596,6 +705,8 @@ int cmd_run(int argc, char **argv)
         (cli_flag){"shard", CLI_STRING, &shard_s, "I/N: run only the actions of shard I of N"};
     flags[nflags++] =
         (cli_flag){"shards", CLI_INT64, &shards, "N shards, this one from $JOB_COMPLETION_INDEX"};
+    flags[nflags++] = (cli_flag){"lease.duration", CLI_STRING, &lease_s,
+                                 "hold a group this long against other runs (6h; 0: no leases)"};
     flags[nflags++] = (cli_flag){"pushgateway.url", CLI_STRING, &push_url,
                                  "push the run's metrics to this Pushgateway"};
     flags[nflags++] = (cli_flag){"metrics.textfile", CLI_STRING, &textfile,
@@ -651,6 +762,18 @@ int cmd_run(int argc, char **argv)
         goto done;
     }
     c.dedup = strcmp(func, "penalty") == 0 ? MERGE_DEDUP_PENALTY : MERGE_DEDUP_NONE;
+    if (planner_duration_parse(lease_s, &c.lease_ms)) {
+        fprintf(stderr, "strata run: --lease.duration=%s: expected a duration such as 6h\n",
+                lease_s);
+        goto done;
+    }
+    {
+        char host[64] = "host";
+        uint32_t r = 0;
+        gethostname(host, sizeof(host) - 1);
+        st_random(&r, sizeof(r));
+        snprintf(c.owner, sizeof(c.owner), "%s/%d/%08x", host, (int)getpid(), r);
+    }
     exit_code = COMPACTOR_EXIT_ERROR;
     uint64_t t0 = st_mono_ns();
     start_ms = st_now_ms();

@@ -97,7 +97,7 @@ for point in compact-downloaded upload-chunks upload-index upload-meta mark-inpu
     cp -r "$work/seed" "$b"
     set +e
     STRATA_TEST_CRASH_AT=$point "$STRATA_BIN" run --bucket="$b" --data-dir="$work/data" \
-        --deduplication.replica-label=replica --consistency-delay=0s >/dev/null 2>&1
+        --deduplication.replica-label=replica --consistency-delay=0s --lease.duration=2s >/dev/null 2>&1
     krc=$?
     set -e
     dump_visible "$b" "$work/crash.txt"
@@ -109,6 +109,11 @@ for point in compact-downloaded upload-chunks upload-index upload-meta mark-inpu
         st_fail "crash at $point" "visible data changed right after the crash"
         continue
     fi
+    # the dead run's lease still holds the group: the next run leaves it alone
+    run "$b"
+    held=0
+    grep -q 'group leased by another run' "$work/run.log" && cmp -s "$work/expected.txt" <(dump_visible "$b" /dev/stdout) && held=1
+    sleep 2.5 # the lease expires and is taken over
     run "$b"
     r1=$rc
     run "$b"
@@ -119,17 +124,38 @@ for point in compact-downloaded upload-chunks upload-index upload-meta mark-inpu
     r3=$rc
     dump_visible "$b" "$work/crash-late.txt"
     partial=0
-    for d in "$b"/*/; do [ -f "$d/meta.json" ] || partial=$((partial + 1)); done
+    for d in "$b"/*/; do [ -f "$d/meta.json" ] || [ "$(basename "$d")" = _strata ] || partial=$((partial + 1)); done
     nmark=$(find "$b" -name deletion-mark.json | wc -l)
-    if [ "$r1$r2$r3" = 000 ] && cmp -s "$work/expected.txt" "$work/crash.txt" &&
+    if [ $held = 1 ] && [ "$r1$r2$r3" = 000 ] && cmp -s "$work/expected.txt" "$work/crash.txt" &&
         cmp -s "$work/expected.txt" "$work/crash-late.txt" &&
         cmp -s "$work/b0.ranges" "$work/crash.ranges" && [ $partial = 0 ] && [ "$nmark" = 0 ] &&
-        [ "$(ls "$b" | wc -l)" = 3 ]; then
-        st_pass "killed at $point: later runs converge to the same 3 blocks, data unchanged, nothing left over"
+        [ "$(ls "$b" | grep -vc '^_strata$')" = 3 ] && [ -z "$(find "$b" -path '*_strata/leases/*' -type f)" ]; then
+        st_pass "killed at $point: its lease holds the group until it expires, then runs converge to the same 3 blocks, data unchanged, nothing left over"
     else
-        st_fail "killed at $point" "exits $r1/$r2/$r3, partial=$partial marked=$nmark blocks=$(ls "$b" | wc -l), ranges $(cmp -s "$work/b0.ranges" "$work/crash.ranges" && echo same || echo differ)"
+        st_fail "killed at $point" "held=$held exits $r1/$r2/$r3, partial=$partial marked=$nmark blocks=$(ls "$b" | wc -l), ranges $(cmp -s "$work/b0.ranges" "$work/crash.ranges" && echo same || echo differ)"
     fi
 done
+
+# ---- a slow run and the next one: the lease keeps them off the same group --------------------------------
+b="$work/b-lease"
+rm -rf "$b" "$work/data" "$work/data2"
+cp -r "$work/seed" "$b"
+STRATA_TEST_PAUSE_AT=leased "$STRATA_BIN" run --bucket="$b" --data-dir="$work/data" \
+    --deduplication.replica-label=replica --consistency-delay=0s >/dev/null 2>"$work/slow.log" &
+slow=$!
+sleep 1
+rc2=0
+"$STRATA_BIN" run --bucket="$b" --data-dir="$work/data2" --deduplication.replica-label=replica \
+    --consistency-delay=0s >/dev/null 2>"$work/fast.log" || rc2=$?
+rc1=0
+wait $slow || rc1=$?
+skipped=$(grep -c 'group leased by another run' "$work/fast.log" || true)
+nvis=$(st_visible "$b" | wc -l)
+if [ "$rc1$rc2" = 00 ] && [ "$skipped" -ge 1 ] && [ "$nvis" = 3 ] && cmp -s "$work/b0.ranges" <(ranges "$b"); then
+    st_pass "a second run during a slow one skips the leased group; the group is compacted once (3 blocks)"
+else
+    st_fail "lease between runs" "exits $rc1/$rc2, $skipped skipped, $nvis visible"
+fi
 
 # ---- a corrupt block is quarantined, the rest compacted ------------------------------------------------
 b="$work/b-corrupt"
