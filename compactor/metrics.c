@@ -305,7 +305,8 @@ int metrics_render(metrics *m, st_buf *out)
     }
     for (size_t i = 0; i < m->nf; i++)
         fs[i] = &m->f[i];
-    qsort(fs, m->nf, sizeof(*fs), cmp_family);
+    if (m->nf)
+        qsort(fs, m->nf, sizeof(*fs), cmp_family);
     for (size_t i = 0; i < m->nf && !rc; i++) {
         family *f = fs[i];
         if (!f->ns)

@@ -144,9 +144,10 @@ static int write_tombstones(rewriter *w, const char *path, st_err *err)
     codec_tombstone *ts = st_calloc(n + 1, sizeof(*ts));
     if (!ts)
         return st_err_set(err, ST_ENOMEM, "rewrite: out of memory");
-    qsort(w->map, w->nmap, sizeof(ref_pair), cmp_pair);
     size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
+    if (w->nmap) /* qsort and bsearch take no NULL array, even empty */
+        qsort(w->map, w->nmap, sizeof(ref_pair), cmp_pair);
+    for (size_t i = 0; i < n && w->nmap; i++) {
         ref_pair key = {w->in->tombstones[i].series_ref, 0};
         ref_pair *hit = bsearch(&key, w->map, w->nmap, sizeof(ref_pair), cmp_pair);
         if (!hit)

@@ -26,6 +26,8 @@
 #include <jansson.h>
 
 enum { OUT_OK = 0, OUT_FAILED, OUT_QUARANTINED, OUT_SKIPPED, OUT_N };
+/* exec_action's return when another run holds the group's lease (not an error) */
+#define ACTION_SKIPPED 1
 static const char *outcome_names[OUT_N] = {"ok", "failed", "quarantined", "skipped"};
 
 typedef struct run_ctx {
@@ -618,7 +620,7 @@ static int exec_action(run_ctx *c, const planner_action *a, st_err *err)
         rc = lease_take(c, a, err);
         if (rc == 1) {
             count(c, a, OUT_SKIPPED, 0, 0);
-            return ST_EUNSUPP; /* logged as skipped */
+            return ACTION_SKIPPED;
         }
         if (rc)
             return rc;
@@ -646,15 +648,16 @@ static void log_action(run_ctx *c, const planner_action *a, size_t idx, int rc, 
     snprintf(n[2], sizeof(n[2]), "%.3f", secs);
     snprintf(n[3], sizeof(n[3]), "%" PRIu64, a->est.input_bytes);
     const char *outcome = rc == 0                                     ? "ok"
-                          : rc == ST_EUNSUPP                          ? "skipped"
+                          : rc == ACTION_SKIPPED                      ? "skipped"
                           : (rc == ST_ECORRUPT || rc == ST_ECHECKSUM) ? "quarantined"
                                                                       : "failed";
-    st_log(rc == 0            ? ST_LOG_INFO
-           : rc == ST_EUNSUPP ? ST_LOG_WARN
-                              : ST_LOG_ERROR,
+    st_log(rc == 0                ? ST_LOG_INFO
+           : rc == ACTION_SKIPPED ? ST_LOG_WARN
+                                  : ST_LOG_ERROR,
            "action", "n", n[0], "type", planner_action_type_name(a->type), "tenant", a->tenant,
            "group", a->group, "blocks", n[1], "first_block", a->nblocks ? a->blocks[0]->ulid.s : "",
-           "bytes", n[3], "duration_s", n[2], "outcome", outcome, "err", rc ? err->msg : "", NULL);
+           "bytes", n[3], "duration_s", n[2], "outcome", outcome, "err", rc < 0 ? err->msg : "",
+           NULL);
     (void)c;
 }
 

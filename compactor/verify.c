@@ -309,7 +309,7 @@ static void check_postings(verify_report *r, const codec_block *b, const uint64_
                             (int)names[i].len, names[i].p, (int)vals[j].len, vals[j].p);
                     break;
                 }
-                if (!bsearch(&ref, refs, nrefs, sizeof(uint64_t), cmp_u64)) {
+                if (!nrefs || !bsearch(&ref, refs, nrefs, sizeof(uint64_t), cmp_u64)) {
                     problem(r, b->dir, "index",
                             "postings %.*s=%.*s name series ref %" PRIu64 " which is not a series",
                             (int)names[i].len, names[i].p, (int)vals[j].len, vals[j].p, ref);
@@ -379,11 +379,12 @@ int verify_block(const char *dir, verify_report *r, st_err *err)
         goto done;
     }
     rc = 0;
-    qsort(refs, nrefs, sizeof(uint64_t), cmp_u64);
+    if (nrefs) /* qsort and bsearch take no NULL array, even empty */
+        qsort(refs, nrefs, sizeof(uint64_t), cmp_u64);
     check_postings(r, b, refs, nrefs, label_pairs, &scratch);
     for (size_t i = 0; i < b->ntombstones; i++) {
         uint64_t ref = b->tombstones[i].series_ref;
-        if (!bsearch(&ref, refs, nrefs, sizeof(uint64_t), cmp_u64)) {
+        if (!nrefs || !bsearch(&ref, refs, nrefs, sizeof(uint64_t), cmp_u64)) {
             problem(r, dir, "tombstones",
                     "entry names series ref %" PRIu64 " which is not a series", ref);
             break;
