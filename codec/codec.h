@@ -148,7 +148,8 @@ typedef struct codec_chunk {
     const uint8_t *data;
     uint32_t len;
     /* CRC32C of enc + data, when has_crc (the chunk reader sets it after checking it); the
-     * writer then reuses it instead of computing it again */
+     * writer then reuses it instead of computing it again. has_crc also says that data sits
+     * in its record of a mapped segment (uvarint len, enc, data, CRC): only the reader sets it. */
     uint32_t crc;
     uint8_t has_crc;
 } codec_chunk;
@@ -263,6 +264,12 @@ int codec_chunk_writer_create(codec_chunk_writer **out, const char *chunks_dir,
 /* Write all chunks of one series, in order; refs[i] receives each chunk's ref. */
 int codec_chunk_writer_write(codec_chunk_writer *w, const codec_chunk *chks, size_t n,
                              uint64_t *refs, st_err *err);
+/* Zero-copy mode: a chunk the reader returned (has_crc, data inside its mapped record) is
+ * written from the mapping instead of being copied first. The caller keeps the inputs mapped
+ * until codec_chunk_writer_close(). */
+void codec_chunk_writer_zero_copy(codec_chunk_writer *w, int on);
+/* Hand what is buffered to the kernel (before the caller releases input pages). */
+int codec_chunk_writer_flush(codec_chunk_writer *w, st_err *err);
 /* Flush, fsync and close the last segment. */
 int codec_chunk_writer_close(codec_chunk_writer *w, st_err *err);
 uint32_t codec_chunk_writer_nsegments(const codec_chunk_writer *w);
@@ -352,6 +359,17 @@ int codec_index_writer_add_symbol(codec_index_writer *w, codec_str sym, st_err *
 int codec_index_writer_add_series(codec_index_writer *w, const codec_label *labels,
                                   uint32_t nlabels, const codec_chunk_meta *chunks,
                                   uint32_t nchunks, uint64_t *ref, st_err *err);
+/* Resolve labels to their symbol refs, two per label (name, value), trying the refs of a
+ * previous series (prev, nprev labels; may be NULL) first. Reads the writer only: once every
+ * symbol is added, threads may call it while another adds series. -1 if a string is not a
+ * symbol. */
+int codec_index_writer_resolve(const codec_index_writer *w, const codec_label *labels, uint32_t n,
+                               uint32_t *refs, const uint32_t *prev, uint32_t nprev);
+/* codec_index_writer_add_series with the refs codec_index_writer_resolve gave. */
+int codec_index_writer_add_series_refs(codec_index_writer *w, const codec_label *labels,
+                                       uint32_t nlabels, const uint32_t *refs,
+                                       const codec_chunk_meta *chunks, uint32_t nchunks,
+                                       uint64_t *ref, st_err *err);
 int codec_index_writer_close(codec_index_writer *w, st_err *err);
 void codec_index_writer_free(codec_index_writer *w);
 

@@ -441,7 +441,8 @@ static void fmt_labels(char *buf, size_t size, const codec_label *l, uint32_t n)
 
 /* Resolves and checks a series' labels into w->cur; nothing is written. */
 static int check_series(codec_index_writer *w, const codec_label *labels, uint32_t nl,
-                        const codec_chunk_meta *chunks, uint32_t nc, st_err *err)
+                        const uint32_t *refs, const codec_chunk_meta *chunks, uint32_t nc,
+                        st_err *err)
 {
     if (nl == 0)
         return st_err_set(err, ST_EINVAL, "write index %s: series without labels", w->path);
@@ -460,11 +461,21 @@ static int check_series(codec_index_writer *w, const codec_label *labels, uint32
         if (l->name.len == 0)
             return st_err_set(err, ST_EINVAL, "write index %s: series has an empty label name",
                               w->path);
-        if (i > 0 && codec_str_cmp(labels[i - 1].name, l->name) >= 0)
+        /* symbol refs sort like the strings */
+        if (i > 0 && (refs ? refs[2 * i - 2] >= refs[2 * i]
+                           : codec_str_cmp(labels[i - 1].name, l->name) >= 0))
             return st_err_set(err, ST_EINVAL,
                               "write index %s: label \"%.*s\" not sorted by name "
                               "or duplicated",
                               w->path, (int)ST_MIN(l->name.len, 100), l->name.p);
+        if (refs) {
+            if (refs[2 * i] >= w->nsyms || refs[2 * i + 1] >= w->nsyms)
+                return st_err_set(err, ST_EINVAL, "write index %s: symbol ref out of range",
+                                  w->path);
+            w->cur[2 * i] = refs[2 * i];
+            w->cur[2 * i + 1] = refs[2 * i + 1];
+            continue;
+        }
         int hint = i < w->nprev;
         const char *missing = NULL;
         codec_str m = l->name;
@@ -510,13 +521,33 @@ static int check_series(codec_index_writer *w, const codec_label *labels, uint32
     return 0;
 }
 
+int codec_index_writer_resolve(const codec_index_writer *w, const codec_label *labels, uint32_t n,
+                               uint32_t *refs, const uint32_t *prev, uint32_t nprev)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        int hint = prev && i < nprev && prev[2 * i] < w->nsyms && prev[2 * i + 1] < w->nsyms;
+        if (sym_ref(w, labels[i].name, hint ? prev[2 * i] : 0, hint, &refs[2 * i]) ||
+            sym_ref(w, labels[i].value, hint ? prev[2 * i + 1] : 0, hint, &refs[2 * i + 1]))
+            return -1;
+    }
+    return 0;
+}
+
 int codec_index_writer_add_series(codec_index_writer *w, const codec_label *labels,
                                   uint32_t nlabels, const codec_chunk_meta *chunks,
                                   uint32_t nchunks, uint64_t *ref, st_err *err)
 {
+    return codec_index_writer_add_series_refs(w, labels, nlabels, NULL, chunks, nchunks, ref, err);
+}
+
+int codec_index_writer_add_series_refs(codec_index_writer *w, const codec_label *labels,
+                                       uint32_t nlabels, const uint32_t *refs,
+                                       const codec_chunk_meta *chunks, uint32_t nchunks,
+                                       uint64_t *ref, st_err *err)
+{
     int rc = check_usable(w, err);
     if (!rc)
-        rc = check_series(w, labels, nlabels, chunks, nchunks, err);
+        rc = check_series(w, labels, nlabels, refs, chunks, nchunks, err);
     if (rc)
         return rc;
     if (w->stage == STAGE_SYMBOLS && (rc = finish_symbols(w, err)))

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 /* Segment file layout:
@@ -36,6 +37,8 @@ _Static_assert(CODEC_SEGMENT_HEADER_SIZE == SEG_MAGIC_SIZE + 1 + 3, "magic, vers
 _Static_assert(REC_OVERHEAD == 10, "Prometheus estimates 5 + 1 + len + 4 bytes per chunk");
 
 #define WRITE_BUF_SIZE (4u << 20)
+#define WRITE_IOV_N    256         /* pieces per writev() */
+#define SYNC_EVERY     (32u << 20) /* start writeback of every 32 MiB written */
 
 /* =============================================================================================
  * Reader.
@@ -247,7 +250,10 @@ int codec_chunk_reader_record(const codec_chunk_reader *r, uint64_t ref, codec_c
     c->data = encp + 1;
     c->len = (uint32_t)len;
     c->crc = got;
-    c->has_crc = 1;
+    /* the writer writes the record from here: only when it would encode the length the same
+     * way (a non-minimal varint is legal but rewritten) */
+    uint8_t tmp[CODEC_MAX_VARINT_LEN];
+    c->has_crc = codec_put_uvarint(tmp, len) == (size_t)(encp - (s->map.p + off));
     if (rec) {
         *rec = s->map.p + off;
         *rec_len = (size_t)(encp - (s->map.p + off)) + 1 + (size_t)len + REC_CRC_SIZE;
@@ -272,7 +278,14 @@ struct codec_chunk_writer {
     uint64_t n;      /* bytes in the tail so far, header included (Go's w.n) */
     uint8_t *buf;    /* bytes not yet written to fd */
     size_t buf_len;
-    int failed; /* an earlier error left the files in an unknown state */
+    /* What the next writev() writes, in order: pieces of buf and, in zero-copy mode, records
+     * of the inputs' mappings. */
+    struct iovec iov[WRITE_IOV_N];
+    int niov;
+    int zero_copy;    /* records of checked input chunks are written from where they are */
+    uint64_t written; /* bytes of the tail handed to the kernel */
+    uint64_t synced;  /* of which writeback was started */
+    int failed;       /* an earlier error left the files in an unknown state */
     int closed;
 };
 
@@ -324,46 +337,87 @@ uint32_t codec_chunk_writer_nsegments(const codec_chunk_writer *w)
     return w->nfiles;
 }
 
-static int write_all(codec_chunk_writer *w, const uint8_t *p, size_t len, st_err *err)
+void codec_chunk_writer_zero_copy(codec_chunk_writer *w, int on)
 {
-    while (len > 0) {
-        ssize_t k = write(w->fd, p, len);
+    w->zero_copy = on;
+}
+
+/* Write the pending pieces; start writeback of what came before (sync_file_range), so the
+ * fsync at the end has little left to do. */
+static int flush(codec_chunk_writer *w, st_err *err)
+{
+    struct iovec *v = w->iov;
+    int n = w->niov;
+    int rc = 0;
+    while (n > 0) {
+        ssize_t k = writev(w->fd, v, n);
         if (k < 0) {
             if (errno == EINTR)
                 continue;
-            return st_err_set(err, ST_EIO, "write %s: %s", w->path, strerror(errno));
+            rc = st_err_set(err, ST_EIO, "write %s: %s", w->path, strerror(errno));
+            break;
         }
-        p += k;
-        len -= (size_t)k;
+        w->written += (uint64_t)k;
+        while (n > 0 && (size_t)k >= v->iov_len) {
+            k -= (ssize_t)v->iov_len;
+            v++;
+            n--;
+        }
+        if (n > 0) {
+            v->iov_base = (uint8_t *)v->iov_base + k;
+            v->iov_len -= (size_t)k;
+        }
     }
-    return 0;
-}
-
-static int flush(codec_chunk_writer *w, st_err *err)
-{
-    int rc = write_all(w, w->buf, w->buf_len, err);
+    w->niov = 0;
     w->buf_len = 0;
+    if (!rc && w->written - w->synced >= SYNC_EVERY) {
+#ifdef SYNC_FILE_RANGE_WRITE
+        sync_file_range(w->fd, (off_t)w->synced, (off_t)(w->written - w->synced),
+                        SYNC_FILE_RANGE_WRITE); /* a hint: errors show at fsync */
+#endif
+        w->synced = w->written;
+    }
     return rc;
 }
 
-/* Buffered append to the tail; w->n counts every byte. */
-static int put(codec_chunk_writer *w, const void *p, size_t len, st_err *err)
+/* Append a piece to the pending list, joining it to the last when they touch. */
+static void add_piece(codec_chunk_writer *w, const uint8_t *p, size_t len)
 {
-    int rc = 0;
-    if (w->buf_len + len > WRITE_BUF_SIZE) {
-        if ((rc = flush(w, err)))
-            return rc;
-        if (len >= WRITE_BUF_SIZE) {
-            if ((rc = write_all(w, p, len, err)))
-                return rc;
-            w->n += len;
-            return 0;
+    if (w->niov > 0) {
+        struct iovec *last = &w->iov[w->niov - 1];
+        if ((const uint8_t *)last->iov_base + last->iov_len == p) {
+            last->iov_len += len;
+            return;
         }
     }
-    memcpy(w->buf + w->buf_len, p, len);
-    w->buf_len += len;
+    w->iov[w->niov++] = (struct iovec){(void *)p, len};
+}
+
+/* Append to the tail; w->n counts every byte. ext: p stays valid until the next flush (an input
+ * mapping), so it is not copied. */
+static int put_piece(codec_chunk_writer *w, const void *p, size_t len, int ext, st_err *err)
+{
+    int rc = 0;
+    if (len == 0)
+        return 0;
+    if (w->niov == WRITE_IOV_N || (!ext && w->buf_len + len > WRITE_BUF_SIZE)) {
+        if ((rc = flush(w, err)))
+            return rc;
+    }
     w->n += len;
+    if (ext || len >= WRITE_BUF_SIZE) {
+        add_piece(w, p, len);
+        return ext ? 0 : flush(w, err); /* a huge piece goes out before p can change */
+    }
+    memcpy(w->buf + w->buf_len, p, len);
+    add_piece(w, w->buf + w->buf_len, len);
+    w->buf_len += len;
     return 0;
+}
+
+static int put(codec_chunk_writer *w, const void *p, size_t len, st_err *err)
+{
+    return put_piece(w, p, len, 0, err);
 }
 
 /* Flush, fsync and close the tail. The file is never preallocated, so its size is what was
@@ -400,6 +454,7 @@ static int cut(codec_chunk_writer *w, st_err *err)
     codec_put_be32(hdr, CODEC_SEGMENT_MAGIC);
     hdr[SEG_MAGIC_SIZE] = SEG_VERSION;
     w->n = 0;
+    w->written = w->synced = 0;
     return put(w, hdr, sizeof(hdr), err);
 }
 
@@ -415,6 +470,11 @@ static int write_record(codec_chunk_writer *w, const codec_chunk *c, uint64_t *r
     uint8_t crc[REC_CRC_SIZE];
     codec_put_be32(crc, c->has_crc ? c->crc
                                    : codec_crc32c(codec_crc32c(0, &c->enc, 1), c->data, c->len));
+    /* A chunk the reader returned sits in its checked record, which is what we write: in
+     * zero-copy mode the record goes out from the input's mapping, untouched here (reading it
+     * would only cost a cache miss per chunk). */
+    if (w->zero_copy && c->has_crc)
+        return put_piece(w, c->data - k, k + (size_t)c->len + sizeof(crc), 1, err);
     int rc = put(w, head, k, err);
     if (!rc && c->len)
         rc = put(w, c->data, c->len, err);
@@ -461,6 +521,16 @@ int codec_chunk_writer_write(codec_chunk_writer *w, const codec_chunk *chks, siz
         if (!rc)
             rc = write_record(w, &chks[i], &refs[i], err);
     }
+    if (rc)
+        w->failed = 1;
+    return rc;
+}
+
+int codec_chunk_writer_flush(codec_chunk_writer *w, st_err *err)
+{
+    if (w->failed)
+        return st_err_set(err, ST_EIO, "chunk writer %s: an earlier write failed", w->dir);
+    int rc = w->fd >= 0 ? flush(w, err) : 0;
     if (rc)
         w->failed = 1;
     return rc;

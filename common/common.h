@@ -111,6 +111,9 @@ enum st_log_level { ST_LOG_DEBUG = 0, ST_LOG_INFO = 1, ST_LOG_WARN = 2, ST_LOG_E
 enum st_log_format { ST_LOG_LOGFMT = 0, ST_LOG_JSON = 1 };
 
 void st_log_setup(enum st_log_level level, enum st_log_format fmt);
+/* A status line at the bottom of a terminal (stderr), redrawn under every log line until it is
+ * replaced, or removed with NULL or "". Only for a terminal: it writes \r and ANSI erase codes. */
+void st_log_status(const char *line);
 int st_log_parse_level(const char *s, enum st_log_level *out);
 int st_log_parse_format(const char *s, enum st_log_format *out);
 int st_log_enabled(enum st_log_level level);

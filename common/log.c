@@ -12,6 +12,8 @@
 static enum st_log_level cur_level = ST_LOG_INFO;
 static enum st_log_format cur_format = ST_LOG_LOGFMT;
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static char status[512]; /* the terminal status line under the log, if any (st_log_status) */
+static size_t status_len;
 
 static const char *level_names[] = {"debug", "info", "warn", "error"};
 
@@ -137,8 +139,30 @@ void st_log(enum st_log_level level, const char *msg, ...)
         st_buf_putc(&b, '}');
     st_buf_putc(&b, '\n');
     pthread_mutex_lock(&log_mu);
-    if (b.p)
+    if (b.p) {
+        if (status_len)
+            fputs("\r\033[K", stderr); /* the line goes where the status line was */
         fwrite(b.p, 1, b.len, stderr);
+        if (status_len)
+            fwrite(status, 1, status_len, stderr);
+        fflush(stderr);
+    }
     pthread_mutex_unlock(&log_mu);
     st_buf_release(&b);
+}
+
+void st_log_status(const char *line)
+{
+    pthread_mutex_lock(&log_mu);
+    size_t n = line ? strlen(line) : 0;
+    if (n >= sizeof(status))
+        n = sizeof(status) - 1;
+    if (n || status_len) {
+        fputs("\r\033[K", stderr);
+        fwrite(line, 1, n, stderr);
+        fflush(stderr);
+    }
+    memcpy(status, line ? line : "", n);
+    status_len = n;
+    pthread_mutex_unlock(&log_mu);
 }

@@ -40,6 +40,7 @@ int cmd_compact(int argc, char **argv)
     int64_t threads = 0;
     int verify = 0;
     cli_strings replica = {0};
+    progress_args pa = PROGRESS_ARGS_INIT;
     const cli_flag flags[] = {
         {"output", CLI_STRING, &output, "directory to write the new block into"},
         {"deduplication.replica-label", CLI_STRINGS, &replica,
@@ -50,6 +51,7 @@ int cmd_compact(int argc, char **argv)
         {"verify", CLI_BOOL, &verify, "verify the new block before it is renamed into place"},
         {"log.level", CLI_STRING, &log_level, "debug, info, warn or error"},
         {"log.format", CLI_STRING, &log_format, "logfmt or json"},
+        PROGRESS_FLAGS(pa),
     };
     const char **pos = NULL;
     size_t npos = 0;
@@ -76,6 +78,10 @@ int cmd_compact(int argc, char **argv)
         goto done;
     }
     st_log_setup(lvl, lfmt);
+    if ((rc = progress_args_start(&pa, "compact"))) {
+        exit_code = rc;
+        goto done;
+    }
     if (split_labels(&replica, &labels, &nlabels)) {
         st_err_set(&err, ST_ENOMEM, "out of memory");
         goto fail;
@@ -103,7 +109,9 @@ int cmd_compact(int argc, char **argv)
     o.nreplica_labels = nlabels;
     o.verify = verify;
     merge_stats st;
-    if ((rc = merge_blocks(blocks, nblocks, output, &o, &st, &err)))
+    rc = merge_blocks(blocks, nblocks, output, &o, &st, &err);
+    progress_stop(); /* before the result is logged */
+    if (rc)
         goto fail;
     char num[7][32];
     snprintf(num[0], 32, "%zu", nblocks);
@@ -133,6 +141,7 @@ fail:
     fprintf(stderr, "strata compact: %s\n", err.msg);
     exit_code = COMPACTOR_EXIT_ERROR;
 done:
+    progress_stop();
     for (size_t i = 0; i < nblocks; i++)
         codec_block_free(blocks[i]);
     st_free(blocks);

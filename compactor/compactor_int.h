@@ -77,6 +77,39 @@ int verify_block(const char *dir, verify_report *r, st_err *err);
 /* ---- merge engine (merge.c) --------------------------------------------------------------- */
 typedef enum { MERGE_DEDUP_NONE = 0, MERGE_DEDUP_PENALTY = 1 } merge_dedup;
 
+/* ---- progress of long jobs (progress.c) ------------------------------------------------------
+ * A reporter thread shows the jobs under way: PROGRESS_TTY redraws a status line on stderr twice
+ * a second, PROGRESS_LOG logs a "progress" line per job every interval. Jobs register with
+ * progress_begin (NULL, and every call a no-op, when no reporter runs). */
+typedef enum { PROGRESS_OFF = 0, PROGRESS_TTY, PROGRESS_LOG } progress_mode;
+typedef struct progress progress;
+typedef struct progress_args {
+    const char *mode;     /* --progress: auto (a terminal: tty, else log), tty, log, off */
+    const char *interval; /* --progress.interval: between log lines (30s) */
+} progress_args;
+#define PROGRESS_ARGS_INIT                                                                         \
+    {                                                                                              \
+        "auto", "30s"                                                                              \
+    }
+/* The --progress and --progress.interval entries of a flag table. */
+#define PROGRESS_FLAGS(pa)                                                                         \
+    {"progress", CLI_STRING, &(pa).mode,                                                           \
+     "auto (a status line on a terminal, else log lines), tty, log or off"},                       \
+    {                                                                                              \
+        "progress.interval", CLI_STRING, &(pa).interval, "time between progress log lines (30s)"   \
+    }
+/* The same into f (2 entries, a set to the defaults); returns 2. */
+size_t progress_flags(progress_args *a, cli_flag *f);
+/* After cli_parse: check the flags and start the reporter. 0 or COMPACTOR_EXIT_USAGE (printed). */
+int progress_args_start(const progress_args *a, const char *cmd);
+int progress_parse_mode(const char *s, progress_mode *out);
+int progress_start(progress_mode mode, int64_t log_interval_ms);
+void progress_stop(void);
+progress *progress_begin(const char *what, const char *block, uint64_t total_series,
+                         uint64_t total_bytes);
+void progress_add(progress *p, uint64_t series, uint64_t bytes); /* thread-safe */
+void progress_end(progress *p);
+
 typedef struct merge_opts {
     int threads; /* 0: one per core */
     merge_dedup dedup;

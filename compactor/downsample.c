@@ -623,6 +623,7 @@ typedef struct batch {
 } batch;
 
 struct dsr {
+    progress *prog;
     const codec_block *in;
     int64_t in_res;
     const int64_t *res;
@@ -1086,6 +1087,7 @@ static int write_batch(dsr *d, writer *w, batch *b, downsample_stats *st, st_err
     st->empty_xor_skipped += b->empty;
     st->xor_repaired += b->repaired;
     st->in_series += b->njobs;
+    progress_add(d->prog, b->njobs, b->bytes);
     w->released_at += b->bytes;
     for (size_t i = 0; i < b->njobs; i++) {
         series_job *j = &b->jobs[i];
@@ -1289,6 +1291,7 @@ int downsample_block(const codec_block *in, const int64_t *resolutions, size_t n
     d.o = o;
     pthread_mutex_init(&d.mu, NULL);
     pthread_cond_init(&d.cv, NULL);
+    d.prog = progress_begin("downsample", in->meta->ulid.s, in->meta->stats.num_series, 0);
 
     int threads = o->threads > 0 ? o->threads : st_ncpu();
     size_t nbatches = threads > 1 ? (size_t)threads * 3 : 1;
@@ -1405,6 +1408,7 @@ done:
         st_pool_wait(pool);
         st_pool_free(pool);
     }
+    progress_end(d.prog);
     codec_series_iter_free(it);
     for (size_t k = 0; k < w.nout; k++) {
         output *x = &w.out[k];

@@ -54,6 +54,7 @@ int cmd_downsample(int argc, char **argv)
     int64_t threads = 0;
     int verify = 0, decode_only = 0;
     cli_strings resolution = {0};
+    progress_args pa = PROGRESS_ARGS_INIT;
     const cli_flag flags[] = {
         {"resolution", CLI_STRINGS, &resolution,
          "target resolution: 5m, 1h or any duration (or ms); repeatable or comma-separated: "
@@ -65,6 +66,7 @@ int cmd_downsample(int argc, char **argv)
          "benchmark floor: read and decode every chunk, write nothing"},
         {"log.level", CLI_STRING, &log_level, "debug, info, warn or error"},
         {"log.format", CLI_STRING, &log_format, "logfmt or json"},
+        PROGRESS_FLAGS(pa),
     };
     const char **pos = NULL;
     size_t npos = 0;
@@ -98,6 +100,10 @@ int cmd_downsample(int argc, char **argv)
         goto done;
     }
     st_log_setup(lvl, lfmt);
+    if ((rc = progress_args_start(&pa, "downsample"))) {
+        exit_code = rc;
+        goto done;
+    }
     qsort(res, nres, sizeof(int64_t), cmp_i64);
     if ((rc = codec_block_open(&blk, pos[0], &err)))
         goto fail;
@@ -112,7 +118,9 @@ int cmd_downsample(int argc, char **argv)
     o.verify = verify;
     o.decode_only = decode_only;
     static downsample_stats st;
-    if ((rc = downsample_block(blk, res, nres, output ? output : ".", &o, &st, &err)))
+    rc = downsample_block(blk, res, nres, output ? output : ".", &o, &st, &err);
+    progress_stop(); /* before the result is logged */
+    if (rc)
         goto fail;
     char a[6][48];
     snprintf(a[0], sizeof(a[0]), "%" PRIu64, st.in_series);
@@ -140,6 +148,7 @@ fail:
     fprintf(stderr, "strata downsample: %s\n", err.msg);
     exit_code = COMPACTOR_EXIT_ERROR;
 done:
+    progress_stop();
     codec_block_free(blk);
     cli_strings_free(&resolution);
     st_free(pos);

@@ -54,6 +54,8 @@ typedef struct series_job {
     uint32_t nsrc;
     mchunk *out;
     uint32_t nout;
+    uint32_t *refs;   /* the labels' symbol refs in the output index (2 per label) */
+    uint64_t samples; /* in out */
 } series_job;
 
 /* A list of chunks being walked: one per input series, plus re-encoded remainders. */
@@ -82,7 +84,9 @@ typedef struct batch {
     st_arena arena;
     series_job *jobs;
     size_t njobs, cap;
-    uint64_t *maxref; /* per input: the highest chunk ref read by this batch */
+    uint64_t *maxref;          /* per input: the highest chunk ref read by this batch */
+    const uint32_t *prev_refs; /* the batch's last resolved series, as a hint */
+    uint32_t nprev_refs;
     scratch sc;
     int rc;
     st_err err;
@@ -93,9 +97,14 @@ struct merger {
     codec_block *const *in;
     size_t nin;
     const merge_opts *o;
-    int64_t mint, maxt; /* output range, closed: [minTime, maxTime - 1] */
+    int64_t mint, maxt;           /* output range, closed: [minTime, maxTime - 1] */
+    const codec_index_writer *iw; /* workers resolve symbol refs in it */
+    progress *prog;
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    /* the pipeline, under mu: batches filled by the reader and written by the writer so far */
+    size_t filled, written;
+    int input_done, stop;
     /* counters (written by workers under mu) */
     uint64_t copied, reencoded, merged_groups, dropped_hist;
 };
@@ -452,6 +461,32 @@ static int grow_ptrs(void **p, size_t *cap, size_t need, size_t elem)
     return 0;
 }
 
+/* What the writer would otherwise do: count the samples, resolve the labels' symbol refs. */
+static int finish_series(batch *b, series_job *j)
+{
+    j->samples = 0;
+    if (j->nout == 0)
+        return 0;
+    for (uint32_t c = 0; c < j->nout; c++) {
+        const mchunk *mc = &j->out[c];
+        codec_chunk cc = {mc->enc, mc->data, mc->len, 0, 0};
+        uint32_t n = 0;
+        int rc = codec_chunk_num_samples(&cc, &n, "merged chunk", &b->err);
+        if (rc)
+            return rc;
+        j->samples += n;
+    }
+    j->refs = st_arena_alloc(&b->arena, sizeof(uint32_t) * 2 * (j->nlabels ? j->nlabels : 1));
+    if (!j->refs)
+        return st_err_set(&b->err, ST_ENOMEM, "merge: out of memory");
+    if (codec_index_writer_resolve(b->m->iw, j->labels, j->nlabels, j->refs, b->prev_refs,
+                                   b->nprev_refs))
+        return st_err_set(&b->err, ST_EINVAL, "merge: a label of a series is not a symbol");
+    b->prev_refs = j->refs;
+    b->nprev_refs = j->nlabels;
+    return 0;
+}
+
 static int do_series(batch *b, series_job *j)
 {
     scratch *sc = &b->sc;
@@ -575,7 +610,7 @@ static int do_series(batch *b, series_job *j)
         memcpy(j->out, out, sizeof(mchunk) * nout);
     j->nout = (uint32_t)nout;
     st_free(out);
-    return 0;
+    return finish_series(b, j);
 }
 
 static void run_batch(void *arg)
@@ -706,14 +741,8 @@ static int next_series(merger *m, in_cursor **h, size_t *hn, batch *b, st_err *e
         st_arena_alloc(&b->arena, sizeof(codec_label) * (first->nlabels ? first->nlabels : 1));
     if (!j->labels)
         return st_err_set(err, ST_ENOMEM, "merge: out of memory");
-    for (uint32_t i = 0; i < first->nlabels; i++) {
-        const codec_label *l = &first->labels[i];
-        char *nm = st_arena_strndup(&b->arena, l->name.p, l->name.len);
-        char *vl = st_arena_strndup(&b->arena, l->value.p, l->value.len);
-        if (!nm || !vl)
-            return st_err_set(err, ST_ENOMEM, "merge: out of memory");
-        j->labels[i] = (codec_label){{nm, l->name.len}, {vl, l->value.len}};
-    }
+    /* the strings stay in the input's mapped symbol table */
+    memcpy(j->labels, first->labels, sizeof(codec_label) * first->nlabels);
     j->src = st_arena_alloc(&b->arena, sizeof(src_series) * m->nin);
     if (!j->src)
         return st_err_set(err, ST_ENOMEM, "merge: out of memory");
@@ -764,8 +793,10 @@ typedef struct writer {
 
 static int write_batch(merger *m, writer *w, batch *b, st_err *err)
 {
+    uint64_t in_series = 0, bytes = 0;
     for (size_t i = 0; i < b->njobs; i++) {
         series_job *j = &b->jobs[i];
+        in_series += j->nsrc;
         if (j->nout == 0)
             continue; /* no samples left: no index entry, as Prometheus */
         if (grow_ptrs((void **)&w->chks, &w->cap, j->nout, sizeof(codec_chunk))) {
@@ -775,16 +806,11 @@ static int write_batch(merger *m, writer *w, batch *b, st_err *err)
         if (grow_ptrs((void **)&w->metas, &cap2, w->cap, sizeof(codec_chunk_meta)) ||
             (cap2 = 0, grow_ptrs((void **)&w->refs, &cap2, w->cap, sizeof(uint64_t))))
             return st_err_set(err, ST_ENOMEM, "merge: out of memory");
+        w->samples += j->samples;
         for (uint32_t c = 0; c < j->nout; c++) {
             const mchunk *mc = &j->out[c];
             w->chks[c] = (codec_chunk){mc->enc, mc->data, mc->len, mc->crc, mc->copied};
-            codec_chunk cc = w->chks[c];
-            uint32_t n = 0;
-            int rc = codec_chunk_num_samples(&cc, &n, "merged chunk", err);
-            if (rc)
-                return rc;
-            w->samples += n;
-            w->released_at += mc->len;
+            bytes += mc->len;
             if (mc->copied)
                 m->copied++;
             else
@@ -795,22 +821,71 @@ static int write_batch(merger *m, writer *w, batch *b, st_err *err)
             return rc;
         for (uint32_t c = 0; c < j->nout; c++)
             w->metas[c] = (codec_chunk_meta){j->out[c].mint, j->out[c].maxt, w->refs[c]};
-        if ((rc = codec_index_writer_add_series(w->iw, j->labels, j->nlabels, w->metas, j->nout,
-                                                NULL, err)))
+        if ((rc = codec_index_writer_add_series_refs(w->iw, j->labels, j->nlabels, j->refs,
+                                                     w->metas, j->nout, NULL, err)))
             return rc;
         w->series++;
         w->chunks += j->nout;
         w->first_t = ST_MIN(w->first_t, j->out[0].mint);
         w->last_t = ST_MAX(w->last_t, j->out[j->nout - 1].maxt);
     }
+    progress_add(m->prog, in_series, bytes);
     /* every later batch reads only chunks after this batch's, so the pages before are done */
+    w->released_at += bytes;
     if (w->released_at >= RELEASE_EVERY) {
+        int rc = codec_chunk_writer_flush(w->cw, err); /* it may point into those pages */
+        if (rc)
+            return rc;
         for (size_t i = 0; i < m->nin; i++)
             if (b->maxref[i])
                 codec_chunk_reader_release_before(m->in[i]->chunks, b->maxref[i]);
         w->released_at = 0;
     }
     return 0;
+}
+
+typedef struct write_loop {
+    merger *m;
+    writer *w;
+    batch *batches;
+    size_t nbatches;
+    int rc;
+    st_err err;
+} write_loop;
+
+/* The writer thread: batches in the order they were filled, each once its workers are done. */
+static void *writer_main(void *arg)
+{
+    write_loop *l = arg;
+    merger *m = l->m;
+    for (;;) {
+        pthread_mutex_lock(&m->mu);
+        batch *b = NULL;
+        while (!m->stop) {
+            if (m->written < m->filled && l->batches[m->written % l->nbatches].done) {
+                b = &l->batches[m->written % l->nbatches];
+                break;
+            }
+            if (m->written == m->filled && m->input_done)
+                break;
+            pthread_cond_wait(&m->cv, &m->mu);
+        }
+        pthread_mutex_unlock(&m->mu);
+        if (!b)
+            return NULL;
+        int rc = b->rc ? st_err_copy(&l->err, &b->err) : write_batch(m, l->w, b, &l->err);
+        pthread_mutex_lock(&m->mu);
+        if (rc) {
+            l->rc = rc;
+            m->stop = 1;
+        } else {
+            m->written++;
+        }
+        pthread_cond_broadcast(&m->cv);
+        pthread_mutex_unlock(&m->mu);
+        if (rc)
+            return NULL;
+    }
 }
 
 /* ---- the meta of the new block ------------------------------------------------------------- */
@@ -948,6 +1023,8 @@ static void batch_reset(batch *b, size_t nin)
     b->njobs = 0;
     b->rc = 0;
     b->done = 0;
+    b->prev_refs = NULL;
+    b->nprev_refs = 0;
     st_err_init(&b->err);
     memset(b->maxref, 0, sizeof(uint64_t) * nin);
 }
@@ -1025,6 +1102,10 @@ int merge_blocks(codec_block *const *in_unsorted, size_t nin, const char *out_di
         goto done;
     }
     snprintf(st->dir, sizeof(st->dir), "%s/%s", out_dir, id.s);
+    uint64_t in_series = 0;
+    for (size_t i = 0; i < nin; i++)
+        in_series += in[i]->meta->stats.num_series;
+    m.prog = progress_begin("compact", id.s, in_series, 0);
     size_t tl = strlen(st->dir) + 32;
     if (!(tmp = st_malloc(tl))) {
         rc = st_err_set(err, ST_ENOMEM, "merge: out of memory");
@@ -1057,48 +1138,63 @@ int merge_blocks(codec_block *const *in_unsorted, size_t nin, const char *out_di
     }
     rc = 0;
 
-    /* the pipeline: fill and submit batches in a ring, write them back in order */
-    size_t head = 0, tail = 0, inflight = 0; /* head: next to fill; tail: next to write */
-    int input_done = 0;
-    while (!input_done || inflight > 0) {
-        while (!input_done && inflight < nbatches) {
-            batch *b = &batches[head];
-            batch_reset(b, nin);
-            while (b->njobs < BATCH_SERIES) {
-                rc = next_series(&m, heap, &hn, b, err);
-                if (rc == ST_ITEROVER) {
-                    input_done = 1;
-                    rc = 0;
-                    break;
-                }
-                if (rc)
-                    goto drain;
-            }
-            if (b->njobs == 0)
-                break;
-            inflight++;
-            head = (head + 1) % nbatches;
-            if (pool)
-                st_pool_submit(pool, run_batch, b);
-            else
-                run_batch(b);
-        }
-        if (inflight == 0)
-            break;
-        batch *b = &batches[tail];
-        pthread_mutex_lock(&m.mu);
-        while (!b->done)
-            pthread_cond_wait(&m.cv, &m.mu);
-        pthread_mutex_unlock(&m.mu);
-        if (b->rc) {
-            rc = st_err_copy(err, &b->err);
-            goto drain;
-        }
-        if ((rc = write_batch(&m, &w, b, err)))
-            goto drain;
-        inflight--;
-        tail = (tail + 1) % nbatches;
+    /* the pipeline: this thread fills batches in a ring and hands them to the workers; the
+     * writer thread writes them back in order */
+    m.iw = w.iw;
+    codec_chunk_writer_zero_copy(w.cw, 1); /* the inputs stay mapped until the end */
+    write_loop wl = {&m, &w, batches, nbatches, 0, {0}};
+    st_err_init(&wl.err);
+    pthread_t wt;
+    if (pthread_create(&wt, NULL, writer_main, &wl) != 0) {
+        rc = st_err_set(err, ST_EIO, "merge: cannot start the writer thread");
+        goto done;
     }
+    for (int input_done = 0; !input_done && !rc;) {
+        pthread_mutex_lock(&m.mu);
+        while (!m.stop && m.filled - m.written >= nbatches)
+            pthread_cond_wait(&m.cv, &m.mu);
+        int stop = m.stop;
+        pthread_mutex_unlock(&m.mu);
+        if (stop)
+            break;
+        batch *b = &batches[m.filled % nbatches];
+        batch_reset(b, nin);
+        while (b->njobs < BATCH_SERIES) {
+            rc = next_series(&m, heap, &hn, b, err);
+            if (rc == ST_ITEROVER) {
+                input_done = 1;
+                rc = 0;
+                break;
+            }
+            if (rc)
+                break;
+        }
+        pthread_mutex_lock(&m.mu);
+        if (rc)
+            m.stop = 1;
+        else if (b->njobs)
+            m.filled++;
+        m.input_done = input_done;
+        pthread_cond_broadcast(&m.cv);
+        pthread_mutex_unlock(&m.mu);
+        if (rc || !b->njobs)
+            break;
+        if (pool)
+            st_pool_submit(pool, run_batch, b);
+        else
+            run_batch(b);
+    }
+    if (rc) {
+        pthread_mutex_lock(&m.mu);
+        m.stop = 1;
+        pthread_cond_broadcast(&m.cv);
+        pthread_mutex_unlock(&m.mu);
+    }
+    pthread_join(wt, NULL);
+    if (!rc && wl.rc)
+        rc = st_err_copy(err, &wl.err);
+    if (rc)
+        goto drain;
 
     if ((rc = codec_chunk_writer_close(w.cw, err)) || (rc = codec_index_writer_close(w.iw, err)))
         goto done;
@@ -1162,6 +1258,7 @@ done:
         st_pool_wait(pool);
         st_pool_free(pool);
     }
+    progress_end(m.prog);
     if ((rc || st->empty) && tmp) {
         st_err ignored;
         st_err_init(&ignored);

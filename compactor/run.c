@@ -682,8 +682,10 @@ int cmd_run(int argc, char **argv)
     int64_t compact_conc = 1, downsample_conc = 1, threads = 0, shards = 0;
     const char *shard_s = NULL, *func = "", *push_url = NULL, *textfile = NULL;
     const char *lease_s = "6h";
-    cli_flag flags[PLAN_ARGS_NFLAGS + 12];
+    progress_args pa;
+    cli_flag flags[PLAN_ARGS_NFLAGS + 14];
     size_t nflags = plan_args_flags(&a, flags);
+    nflags += progress_flags(&pa, flags + nflags);
     flags[nflags++] = (cli_flag){"dry-run", CLI_BOOL, &dry_run, "print the plan, change nothing"};
     flags[nflags++] = (cli_flag){"deduplication.func", CLI_STRING, &func,
                                  "\"\" keeps one sample per timestamp; penalty dedups HA replicas"};
@@ -730,8 +732,10 @@ int cmd_run(int argc, char **argv)
                         "[--threads=N] [--shard=I/N | --shards=N]\n");
         goto done;
     }
-    if ((rc = plan_args_check(&a, "run", &now)))
+    if ((rc = plan_args_check(&a, "run", &now)) || (rc = progress_args_start(&pa, "run"))) {
+        exit_code = rc;
         goto done;
+    }
     if (shard_s && parse_shard(shard_s, &shard, &nshards)) {
         fprintf(stderr, "strata run: --shard=%s: expected I/N with 0 <= I < N\n", shard_s);
         goto done;
@@ -824,6 +828,7 @@ int cmd_run(int argc, char **argv)
         }
     }
     st_pool_wait(pool);
+    progress_stop();
 
     uint64_t failed = 0, skipped = 0;
     st_buf sum;
@@ -856,6 +861,7 @@ int cmd_run(int argc, char **argv)
 fail:
     fprintf(stderr, "strata run: %s\n", err.msg);
 done:
+    progress_stop();
     if (c.m && !dry_run) {
         char idx[16];
         snprintf(idx, sizeof(idx), "%u", shard);
