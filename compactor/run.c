@@ -611,8 +611,10 @@ static int exec_action(run_ctx *c, const planner_action *a, st_err *err)
             count(c, a, OUT_SKIPPED, 0, 0);
             return ACTION_SKIPPED;
         }
-        if (rc)
+        if (rc) {
+            count(c, a, OUT_FAILED, 0, 0);
             return rc;
+        }
         pause_point("leased");
         rc = a->type == PLANNER_ACT_COMPACT ? exec_compact(c, a, err) : exec_downsample(c, a, err);
         lease_release(c, a);
