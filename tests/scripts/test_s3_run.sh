@@ -40,7 +40,7 @@ rc=0
     --deduplication.replica-label=replica --consistency-delay=0s \
     --now="$(date -u -d '+3 days' +%Y-%m-%dT%H:%M:%SZ)" >"$work/run.out" 2>"$work/run.log" || rc=$?
 st_s3_mirror "$work/m2"
-left=$(ls "$work/m2" | wc -l)
+left=$(ls "$work/m2" | grep -vc '^_strata$')
 "$STRATA_BIN" dump $(st_visible "$work/m2") >"$work/m2.txt"
 if [ $rc = 0 ] && [ "$left" = 3 ] && cmp -s "$work/expected.txt" "$work/m2.txt"; then
     st_pass "three days later on S3: the marked inputs are deleted, 3 blocks left, data unchanged"
