@@ -495,5 +495,6 @@ int cmd_plan(int argc, char **argv);
 int cmd_mark(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_downsample(int argc, char **argv);
+int cmd_history(int argc, char **argv);
 
 #endif
