@@ -24,6 +24,7 @@ static const struct {
     {"plan", cmd_plan, "show what a run would do to a bucket (text or JSON); changes nothing"},
     {"run", cmd_run, "sync, plan and execute: compactions, marks, deletions (the batch job)"},
     {"mark", cmd_mark, "write or remove a block's deletion / no-compact / no-downsample marker"},
+    {"history", cmd_history, "show past runs, or every action that touched a block, and why"},
 };
 
 static void usage(FILE *f)

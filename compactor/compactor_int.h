@@ -420,6 +420,104 @@ int ds_downsample_raw(int64_t *t, double *v, size_t n, int64_t res, int64_t nchu
 int ds_downsample_aggr(const ds_chunks *in, size_t c0, size_t c1, int64_t in_res, int64_t out_res,
                        int64_t nchunks, ds_chunks *out, ds_work *w, st_err *err);
 
+/* ---- run history (history.c) -----------------------------------------------------------------
+ * Each `strata run` (each shard) keeps what it planned and what became of every action in one
+ * object of zstd-compressed JSON lines (the format is in history.c and README.md):
+ *   _strata/runs/<UTC start as YYYYMMDDTHHMMSS.mmmZ>-<shard index>.jsonl.zst
+ * How the run uses it:
+ *   history_create(&h, &info);                      after planning: the "run" line
+ *   history_add_action(h, n, a);                    each action of this shard, n 1-based
+ *   history_save(h, store, &err);                   status "started": a crash leaves the plan
+ *   history_add_outcome(h, n, a, &o);               after each action (any thread)
+ *   history_finish(h, end_ms, exit_code, error, pruned);
+ *   history_save(h, store, &err);                   the same key, overwritten, "finished"
+ * A NULL history is allowed everywhere (nothing is recorded). Running out of memory while
+ * recording is sticky and reported by history_encode / history_save; history never fails a run.
+ */
+#define HISTORY_PREFIX  "_strata/runs/"
+#define HISTORY_KEY_MAX 80
+/* Reading history back refuses objects larger than these (compressed, decompressed). */
+#define HISTORY_MAX_OBJECT  (64u << 20)
+#define HISTORY_MAX_DECODED (256u << 20)
+
+typedef struct history history;
+
+typedef struct history_info {
+    int64_t start_ms; /* wall clock at the start of the run: names the object */
+    int64_t now_ms;   /* the plan's now (--now) */
+    unsigned shard, nshards;
+    const char *owner; /* host/pid/random, as in lease objects */
+    const char *host;
+    const char *bucket; /* objstore_name() */
+    const planner_settings *settings;
+    const char *dedup_func; /* --deduplication.func: "" or "penalty" */
+    int64_t history_retention_ms;
+    size_t planned; /* actions of the whole plan, every shard's */
+} history_info;
+
+typedef struct history_outcome {
+    const char *outcome; /* "ok", "failed", "quarantined" or "skipped" */
+    int64_t duration_ms;
+    uint64_t bytes_read, bytes_written;
+    const char *error;         /* "" or NULL when none */
+    const codec_ulid *created; /* blocks this action published */
+    size_t ncreated;
+    const codec_ulid *quarantined; /* inputs it marked no-compact */
+    size_t nquarantined;
+} history_outcome;
+
+/* "_strata/runs/20261122T081530.123Z-0.jsonl.zst". */
+void history_key_format(char out[HISTORY_KEY_MAX], int64_t start_ms, unsigned shard);
+/* The start time and shard of a key of that form (with the prefix); ST_EINVAL for anything
+ * else (other files, impossible dates). */
+int history_key_parse(const char *key, int64_t *start_ms, unsigned *shard);
+
+int history_create(history **out, const history_info *info);
+void history_free(history *h);
+/* The object key, borrowed until history_free ("" for NULL). */
+const char *history_key(const history *h);
+void history_add_action(history *h, size_t n, const planner_action *a);
+void history_add_outcome(history *h, size_t n, const planner_action *a, const history_outcome *o);
+/* The "summary" line; counts come from the outcome lines. error: "" or NULL when none. */
+void history_finish(history *h, int64_t end_ms, int exit_code, const char *error, size_t pruned);
+/* The object's bytes (zstd frame of the JSON lines), appended to out. */
+int history_encode(history *h, st_buf *out, st_err *err);
+/* history_encode, then put it under history_key(). */
+int history_save(history *h, objstore *s, st_err *err);
+/* The keys of the history objects whose start (read from the key) is in [from_ms, before_ms), in
+ * key order (heap strings in out, appended; free with history_keys_release). Other names under
+ * the prefix are left out. */
+typedef struct history_keys {
+    char **v;
+    size_t n, cap;
+} history_keys;
+int history_list(objstore *s, int64_t from_ms, int64_t before_ms, history_keys *out, st_err *err);
+void history_keys_release(history_keys *k);
+/* Delete every history object whose start (from its key) is before cutoff_ms, except keep (may
+ * be NULL). *deleted counts them. Keys that do not parse are left alone. */
+int history_prune(objstore *s, int64_t cutoff_ms, const char *keep, size_t *deleted, st_err *err);
+
+/* zstd, one frame; decompression accepts concatenated frames and refuses a truncated one or
+ * more than max bytes (ST_ETOOBIG). Messages name `name`. */
+int history_compress(const void *p, size_t n, st_buf *out, st_err *err);
+int history_decompress(const void *p, size_t n, st_buf *out, size_t max, const char *name,
+                       st_err *err);
+
+/* A history object read back: its JSON objects in order. Lines that are not a JSON object with a
+ * string "kind" are counted in nbad and left out; bad holds the first one's description. */
+struct json_t;
+typedef struct history_lines {
+    struct json_t **v;
+    size_t n, cap;
+    size_t nbad;
+    char bad[256];
+} history_lines;
+
+/* Decompress and split; ST_ECORRUPT (naming key) when the bytes are not a zstd stream, a
+ * truncated one, or hold no line at all. Lines already read are kept in out either way. */
+int history_decode(const void *p, size_t n, const char *key, history_lines *out, st_err *err);
+void history_lines_release(history_lines *l);
+
 /* ---- commands ------------------------------------------------------------------------------ */
 int cmd_dump(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
@@ -430,5 +528,6 @@ int cmd_plan(int argc, char **argv);
 int cmd_mark(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_downsample(int argc, char **argv);
+int cmd_history(int argc, char **argv);
 
 #endif

@@ -12,6 +12,9 @@
  * A block that cannot be read (no index, CRC mismatch, out-of-order or out-of-range chunks) is
  * quarantined: it gets a no-compact mark naming the problem and its job is dropped; the rest of
  * the run goes on and the exit code is 3.
+ *
+ * Each run keeps its history in the bucket (history.c): the plan once it is made, then what became
+ * of every action, the blocks each one created and the exit code. Writing it never fails a run.
  */
 #include "compactor_int.h"
 
@@ -44,7 +47,24 @@ typedef struct run_ctx {
     metrics *m;       /* NULL: no metrics */
     char owner[128];  /* this run, in lease objects: host/pid/random */
     int64_t lease_ms; /* how long a lease holds; 0: no leases */
+    history *hist;    /* NULL: none (--dry-run, or out of memory) */
 } run_ctx;
+
+/* What one action did, for the history. */
+typedef struct action_result {
+    int outcome; /* OUT_*, -1 until counted */
+    uint64_t read, written;
+    codec_ulid created[2]; /* blocks published: a compaction's one, a downsampling's targets */
+    size_t ncreated;
+    codec_ulid *quarantined; /* inputs marked no-compact (heap) */
+    size_t nquarantined;
+} action_result;
+
+static void created(action_result *r, const codec_ulid *id)
+{
+    if (r->ncreated < ST_ARRAY_LEN(r->created)) /* as many as planner_action.targets */
+        r->created[r->ncreated++] = *id;
+}
 
 /* Test hook: STRATA_TEST_CRASH_AT=<point> kills the process there (SIGKILL: no cleanup runs),
  * so tests can prove every step of publishing leaves a bucket the next run repairs. */
@@ -67,9 +87,13 @@ static void pause_point(const char *point)
     }
 }
 
-static void count(run_ctx *c, const planner_action *a, int outcome, uint64_t read, uint64_t written)
+static void count(run_ctx *c, const planner_action *a, action_result *r, int outcome, uint64_t read,
+                  uint64_t written)
 {
     planner_action_type t = a->type;
+    r->outcome = outcome;
+    r->read = read;
+    r->written = written;
     if (c->m)
         metrics_strata_action(c->m, a, outcome_names[outcome], read, written);
     pthread_mutex_lock(&c->mu);
@@ -90,7 +114,8 @@ static int mark_deletion(run_ctx *c, const planner_block *b, const char *details
 }
 
 /* Quarantine: a no-compact mark whose details name the file and the problem. */
-static int quarantine(run_ctx *c, const planner_block *b, const char *what, st_err *err)
+static int quarantine(run_ctx *c, const planner_block *b, const char *what, action_result *r,
+                      st_err *err)
 {
     const char *file = strstr(what, "/chunks/")    ? "chunks"
                        : strstr(what, "/index")    ? "index"
@@ -99,6 +124,11 @@ static int quarantine(run_ctx *c, const planner_block *b, const char *what, st_e
     int rc = markers_quarantine(c->store, b->prefix, NULL, file, what, c->now_ms / 1000, NULL, err);
     if (!rc && c->m)
         metrics_add(c->m, "strata_blocks_quarantined_total", NULL, 1);
+    codec_ulid *q = rc ? NULL : st_reallocarray(r->quarantined, r->nquarantined + 1, sizeof(*q));
+    if (q) { /* without memory the history lacks this one; the mark is what counts */
+        q[r->nquarantined++] = b->ulid;
+        r->quarantined = q;
+    }
     return rc;
 }
 
@@ -347,7 +377,7 @@ static int upload_block(run_ctx *c, const char *dir, const char *prefix, uint64_
 
 /* After a merge failed on bad data: find which inputs are bad and quarantine them. */
 static int quarantine_bad_inputs(run_ctx *c, const planner_action *a, char *const *dirs,
-                                 const st_err *cause)
+                                 action_result *res, const st_err *cause)
 {
     int found = 0;
     for (size_t i = 0; i < a->nblocks; i++) {
@@ -363,7 +393,7 @@ static int quarantine_bad_inputs(run_ctx *c, const planner_action *a, char *cons
         const char *why = rc ? verr.msg : cause->msg;
         st_err merr;
         st_err_init(&merr);
-        if (quarantine(c, a->blocks[i], why, &merr) == 0) {
+        if (quarantine(c, a->blocks[i], why, res, &merr) == 0) {
             st_log(ST_LOG_ERROR, "quarantined block: marked no-compact", "block",
                    a->blocks[i]->ulid.s, "tenant", a->tenant, "group", a->group, "problem", why,
                    NULL);
@@ -376,7 +406,7 @@ static int quarantine_bad_inputs(run_ctx *c, const planner_action *a, char *cons
     return found;
 }
 
-static int exec_compact(run_ctx *c, const planner_action *a, st_err *err)
+static int exec_compact(run_ctx *c, const planner_action *a, action_result *res, st_err *err)
 {
     char **dirs = st_calloc(a->nblocks + 1, sizeof(char *));
     codec_block **blocks = st_calloc(a->nblocks + 1, sizeof(codec_block *));
@@ -414,7 +444,7 @@ static int exec_compact(run_ctx *c, const planner_action *a, st_err *err)
             continue;
         st_err merr;
         st_err_init(&merr);
-        if (quarantine(c, a->blocks[i], berr.msg, &merr) == 0) {
+        if (quarantine(c, a->blocks[i], berr.msg, res, &merr) == 0) {
             st_log(ST_LOG_ERROR, "quarantined block: marked no-compact", "block",
                    a->blocks[i]->ulid.s, "tenant", a->tenant, "group", a->group, "problem",
                    berr.msg, NULL);
@@ -443,7 +473,7 @@ static int exec_compact(run_ctx *c, const planner_action *a, st_err *err)
         o.dedup = c->dedup;
     rc = merge_blocks(blocks, a->nblocks, outdir, &o, &ms, err);
     if (rc == ST_ECORRUPT || rc == ST_ECHECKSUM) {
-        if (quarantine_bad_inputs(c, a, dirs, err) > 0)
+        if (quarantine_bad_inputs(c, a, dirs, res, err) > 0)
             outcome = OUT_QUARANTINED;
         goto done;
     }
@@ -463,6 +493,7 @@ static int exec_compact(run_ctx *c, const planner_action *a, st_err *err)
     }
     if ((rc = upload_block(c, ms.dir, (const char *)tmp.p, &written, err)))
         goto done;
+    created(res, &ms.ulid);
     for (size_t i = 0; i < a->nblocks && !rc; i++) {
         rc = mark_deletion(c, a->blocks[i], "source of compacted block", err);
         if (!rc && i == 0)
@@ -485,7 +516,7 @@ done:
     st_free(jobdir);
     st_free(outdir);
     st_buf_release(&tmp);
-    count(c, a, outcome, read, written);
+    count(c, a, res, outcome, read, written);
     if (outcome == OUT_OK) {
         char n[5][32];
         snprintf(n[0], 32, "%zu", a->nblocks);
@@ -503,7 +534,7 @@ done:
 
 /* Downsample one block into a.targets (5m, and 1h from the same read), publish each output as
  * compaction outputs are published. The input stays; a bad input is quarantined. */
-static int exec_downsample(run_ctx *c, const planner_action *a, st_err *err)
+static int exec_downsample(run_ctx *c, const planner_action *a, action_result *res, st_err *err)
 {
     const planner_block *b = a->blocks[0];
     uint64_t read = 0, written = 0;
@@ -528,7 +559,7 @@ static int exec_downsample(run_ctx *c, const planner_action *a, st_err *err)
     if (codec_block_open(&blk, indir, &berr)) {
         st_err qerr;
         st_err_init(&qerr);
-        if ((rc = quarantine(c, b, berr.msg, &qerr)))
+        if ((rc = quarantine(c, b, berr.msg, res, &qerr)))
             st_err_copy(err, &qerr);
         else
             outcome = OUT_QUARANTINED;
@@ -547,6 +578,8 @@ static int exec_downsample(run_ctx *c, const planner_action *a, st_err *err)
             break;
         }
         rc = upload_block(c, ds.out[i].dir, (const char *)tmp.p, &written, err);
+        if (!rc)
+            created(res, &ds.out[i].ulid);
     }
     if (!rc)
         outcome = OUT_OK;
@@ -561,7 +594,7 @@ done:
     st_free(indir);
     st_free(outdir);
     st_buf_release(&tmp);
-    count(c, a, outcome, read, written);
+    count(c, a, res, outcome, read, written);
     if (outcome == OUT_OK) {
         char n[4][32];
         snprintf(n[0], 32, "%zu", ds.nout);
@@ -578,7 +611,7 @@ done:
 
 /* ---- the loop ------------------------------------------------------------------------------ */
 
-static int exec_action(run_ctx *c, const planner_action *a, st_err *err)
+static int exec_action(run_ctx *c, const planner_action *a, action_result *r, st_err *err)
 {
     const planner_block *b = a->nblocks ? a->blocks[0] : NULL;
     int rc = 0;
@@ -586,11 +619,11 @@ static int exec_action(run_ctx *c, const planner_action *a, st_err *err)
     case PLANNER_ACT_DELETE:
     case PLANNER_ACT_CLEANUP_PARTIAL:
         rc = delete_block(c, b->prefix, err);
-        count(c, a, rc ? OUT_FAILED : OUT_OK, 0, 0);
+        count(c, a, r, rc ? OUT_FAILED : OUT_OK, 0, 0);
         return rc;
     case PLANNER_ACT_GC:
         rc = mark_deletion(c, b, "outdated block", err);
-        count(c, a, rc ? OUT_FAILED : OUT_OK, 0, 0);
+        count(c, a, r, rc ? OUT_FAILED : OUT_OK, 0, 0);
         return rc;
     case PLANNER_ACT_RETENTION: {
         char details[128], dur[48];
@@ -601,20 +634,23 @@ static int exec_action(run_ctx *c, const planner_action *a, st_err *err)
         planner_duration_format(dur, sizeof(dur), ts->retention_ms[idx]);
         snprintf(details, sizeof(details), "block exceeding retention of %s", dur);
         rc = mark_deletion(c, b, details, err);
-        count(c, a, rc ? OUT_FAILED : OUT_OK, 0, 0);
+        count(c, a, r, rc ? OUT_FAILED : OUT_OK, 0, 0);
         return rc;
     }
     case PLANNER_ACT_COMPACT:
     case PLANNER_ACT_DOWNSAMPLE:
         rc = lease_take(c, a, err);
         if (rc == 1) {
-            count(c, a, OUT_SKIPPED, 0, 0);
+            count(c, a, r, OUT_SKIPPED, 0, 0);
             return ACTION_SKIPPED;
         }
-        if (rc)
+        if (rc) {
+            count(c, a, r, OUT_FAILED, 0, 0);
             return rc;
+        }
         pause_point("leased");
-        rc = a->type == PLANNER_ACT_COMPACT ? exec_compact(c, a, err) : exec_downsample(c, a, err);
+        rc = a->type == PLANNER_ACT_COMPACT ? exec_compact(c, a, r, err)
+                                            : exec_downsample(c, a, r, err);
         lease_release(c, a);
         return rc;
     default:
@@ -626,6 +662,7 @@ typedef struct job {
     run_ctx *c;
     const planner_action *a;
     size_t index;
+    action_result r;
 } job;
 
 static void log_action(run_ctx *c, const planner_action *a, size_t idx, int rc, const st_err *err,
@@ -656,8 +693,34 @@ static void run_job(void *arg)
     st_err err;
     st_err_init(&err);
     uint64_t t0 = st_mono_ns();
-    int rc = exec_action(j->c, j->a, &err);
-    log_action(j->c, j->a, j->index, rc, &err, (double)(st_mono_ns() - t0) / 1e9);
+    j->r.outcome = -1;
+    int rc = exec_action(j->c, j->a, &j->r, &err);
+    uint64_t ns = st_mono_ns() - t0;
+    log_action(j->c, j->a, j->index, rc, &err, (double)ns / 1e9);
+    history_outcome o = {
+        .outcome = j->r.outcome >= 0 ? outcome_names[j->r.outcome]
+                   : rc              ? "failed"
+                                     : "ok",
+        .duration_ms = (int64_t)(ns / 1000000),
+        .bytes_read = j->r.read,
+        .bytes_written = j->r.written,
+        .error = rc < 0 ? err.msg : "",
+        .created = j->r.created,
+        .ncreated = j->r.ncreated,
+        .quarantined = j->r.quarantined,
+        .nquarantined = j->r.nquarantined,
+    };
+    history_add_outcome(j->c->hist, j->index + 1, j->a, &o);
+}
+
+/* A history that cannot be written is a warning: the run's work and exit code stand. */
+static void save_history(run_ctx *c)
+{
+    st_err err;
+    st_err_init(&err);
+    if (c->hist && history_save(c->hist, c->store, &err))
+        st_log(ST_LOG_WARN, "could not write the run history", "key", history_key(c->hist), "err",
+               err.msg, NULL);
 }
 
 static int parse_shard(const char *s, unsigned *i, unsigned *n)
@@ -681,9 +744,9 @@ int cmd_run(int argc, char **argv)
     int dry_run = 0;
     int64_t compact_conc = 1, downsample_conc = 1, threads = 0, shards = 0;
     const char *shard_s = NULL, *func = "", *push_url = NULL, *textfile = NULL;
-    const char *lease_s = "6h";
+    const char *lease_s = "6h", *hist_ret_s = "30d";
     progress_args pa;
-    cli_flag flags[PLAN_ARGS_NFLAGS + 14];
+    cli_flag flags[PLAN_ARGS_NFLAGS + 15];
     size_t nflags = plan_args_flags(&a, flags);
     nflags += progress_flags(&pa, flags + nflags);
     flags[nflags++] = (cli_flag){"dry-run", CLI_BOOL, &dry_run, "print the plan, change nothing"};
@@ -701,6 +764,8 @@ int cmd_run(int argc, char **argv)
         (cli_flag){"shards", CLI_INT64, &shards, "N shards, this one from $JOB_COMPLETION_INDEX"};
     flags[nflags++] = (cli_flag){"lease.duration", CLI_STRING, &lease_s,
                                  "hold a group this long against other runs (6h; 0: no leases)"};
+    flags[nflags++] = (cli_flag){"history.retention", CLI_STRING, &hist_ret_s,
+                                 "delete run history older than this (30d; 0: keep forever)"};
     flags[nflags++] = (cli_flag){"pushgateway.url", CLI_STRING, &push_url,
                                  "push the run's metrics to this Pushgateway"};
     flags[nflags++] = (cli_flag){"metrics.textfile", CLI_STRING, &textfile,
@@ -713,7 +778,8 @@ int cmd_run(int argc, char **argv)
         return rc;
     }
     int exit_code = COMPACTOR_EXIT_USAGE;
-    int64_t now = 0, start_ms = st_now_ms();
+    int64_t now = 0, start_ms = st_now_ms(), hist_ret = 0;
+    char host[64] = "host";
     unsigned shard = 0, nshards = 1;
     planner_settings *settings = NULL;
     objstore *store = NULL;
@@ -723,6 +789,8 @@ int cmd_run(int argc, char **argv)
     job *jobs = NULL;
     run_ctx c;
     memset(&c, 0, sizeof(c));
+    history_info hinfo;
+    memset(&hinfo, 0, sizeof(hinfo));
     pthread_mutex_init(&c.mu, NULL);
     st_err err;
     st_err_init(&err);
@@ -763,8 +831,12 @@ int cmd_run(int argc, char **argv)
                 lease_s);
         goto done;
     }
+    if (planner_duration_parse(hist_ret_s, &hist_ret)) {
+        fprintf(stderr, "strata run: --history.retention=%s: expected a duration such as 30d\n",
+                hist_ret_s);
+        goto done;
+    }
     {
-        char host[64] = "host";
         uint32_t r = 0;
         gethostname(host, sizeof(host) - 1);
         st_random(&r, sizeof(r));
@@ -782,8 +854,20 @@ int cmd_run(int argc, char **argv)
         exit_code = COMPACTOR_EXIT_USAGE;
         goto done;
     }
-    if (objstore_open_flags(&store, a.cfg_file, a.cfg_yaml, a.bucket, &err) ||
-        plan_args_sync(&a, settings, store, &set, &err) ||
+    if (objstore_open_flags(&store, a.cfg_file, a.cfg_yaml, a.bucket, &err))
+        goto fail;
+    c.store = store;
+    hinfo = (history_info){.start_ms = start_ms,
+                           .now_ms = now,
+                           .shard = shard,
+                           .nshards = nshards,
+                           .owner = c.owner,
+                           .host = host,
+                           .bucket = objstore_name(store),
+                           .settings = settings,
+                           .dedup_func = func,
+                           .history_retention_ms = hist_ret};
+    if (plan_args_sync(&a, settings, store, &set, &err) ||
         planner_plan(&plan, set, settings, now, &err))
         goto fail;
     if (dry_run) {
@@ -801,7 +885,6 @@ int cmd_run(int argc, char **argv)
 
     if (c.m)
         metrics_strata_todo(c.m, set, plan, shard, nshards);
-    c.store = store;
     c.settings = settings;
     c.data_dir = a.data_dir ? a.data_dir : "data";
     c.now_ms = now;
@@ -813,13 +896,22 @@ int cmd_run(int argc, char **argv)
         st_err_set(&err, ST_ENOMEM, "out of memory");
         goto fail;
     }
+    hinfo.planned = n;
+    if (history_create(&c.hist, &hinfo))
+        st_log(ST_LOG_WARN, "out of memory: this run keeps no history", NULL);
+    for (size_t i = 0; i < n; i++) {
+        const planner_action *act = planner_plan_action(plan, i);
+        if (planner_action_shard(act, nshards) == shard)
+            history_add_action(c.hist, i + 1, act);
+    }
+    save_history(&c); /* status "started": a run that dies leaves its plan */
     size_t mine = 0;
     for (size_t i = 0; i < n; i++) {
         const planner_action *act = planner_plan_action(plan, i);
         if (planner_action_shard(act, nshards) != shard)
             continue;
         mine++;
-        jobs[i] = (job){&c, act, i};
+        jobs[i] = (job){.c = &c, .a = act, .index = i};
         if (act->type == PLANNER_ACT_COMPACT) {
             st_pool_submit(pool, run_job, &jobs[i]); /* compactions run side by side */
         } else {
@@ -862,6 +954,18 @@ fail:
     fprintf(stderr, "strata run: %s\n", err.msg);
 done:
     progress_stop();
+    if (store && !dry_run) {
+        size_t pruned = 0;
+        st_err herr;
+        st_err_init(&herr);
+        if (!c.hist && history_create(&c.hist, &hinfo)) /* the run failed before its plan */
+            st_log(ST_LOG_WARN, "out of memory: this run keeps no history", NULL);
+        if (hist_ret > 0 &&
+            history_prune(store, now - hist_ret, history_key(c.hist), &pruned, &herr))
+            st_log(ST_LOG_WARN, "could not delete old run history", "err", herr.msg, NULL);
+        history_finish(c.hist, st_now_ms(), exit_code, err.code ? err.msg : "", pruned);
+        save_history(&c);
+    }
     if (c.m && !dry_run) {
         char idx[16];
         snprintf(idx, sizeof(idx), "%u", shard);
@@ -878,7 +982,10 @@ done:
     }
     metrics_free(c.m);
     st_pool_free(pool);
+    for (size_t i = 0; jobs && i < planner_plan_count(plan); i++)
+        st_free(jobs[i].r.quarantined);
     st_free(jobs);
+    history_free(c.hist);
     planner_plan_free(plan);
     planner_blockset_free(set);
     objstore_free(store);

@@ -318,6 +318,12 @@ const planner_note *planner_plan_note(const struct planner_plan *p, size_t i);
 /* The pod (0..nshards-1) that runs action a when the plan is split over nshards pods. */
 unsigned planner_action_shard(const planner_action *a, unsigned nshards);
 
+/* One action as the object `strata plan --output=json` prints in its "actions" array (schema in
+ * README.md); the run history reuses it. The caller owns the result (json_decref); NULL when out
+ * of memory. */
+struct json_t;
+struct json_t *planner_action_json(const planner_action *a);
+
 /* Append the plan as a text table per tenant and group, or as one JSON object
  * {"now", "summary", "actions", "notes"} (schema in README.md). */
 typedef enum { PLANNER_FORMAT_TEXT = 0, PLANNER_FORMAT_JSON = 1 } planner_format;

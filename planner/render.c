@@ -81,7 +81,7 @@ static json_t *labels_json(const codec_kv *l, size_t n)
     return o;
 }
 
-static json_t *action_json(const planner_action *a)
+json_t *planner_action_json(const planner_action *a)
 {
     char t0[40], t1[40], sh[24];
     planner_time_format(t0, sizeof(t0), a->min_time);
@@ -148,7 +148,7 @@ static int format_json(const struct planner_plan *p, const size_t *by_state, siz
     json_object_set_new(sum, "estimated_deleted_bytes", json_integer((json_int_t)t.freed));
     json_object_set_new(root, "summary", sum);
     for (size_t i = 0; i < planner_plan_count(p); i++)
-        json_array_append_new(acts, action_json(planner_plan_action(p, i)));
+        json_array_append_new(acts, planner_action_json(planner_plan_action(p, i)));
     json_object_set_new(root, "actions", acts);
     for (size_t i = 0; i < planner_plan_nnotes(p); i++) {
         const planner_note *n = planner_plan_note(p, i);

@@ -6,7 +6,7 @@ set -euo pipefail
 build_pkgs=(build-essential cmake pkg-config libzstd-dev libcurl4-openssl-dev libssl-dev
     libxxhash-dev libcmocka-dev libjansson-dev libyaml-dev libexpat1-dev)
 test_pkgs=(prometheus clang libclang-rt-14-dev python3 curl xxd python3-swift time
-    prometheus-pushgateway python3-yaml)
+    prometheus-pushgateway python3-yaml zstd)
 
 # --build-only: what building needs; --demo: that and promtool (scripts/demo.sh); else all
 want=("${build_pkgs[@]}")

@@ -5,7 +5,8 @@
 #   - SIGKILL at every step of publishing: the next runs converge to the same blocks, the visible
 #     data unchanged, and 3 days later nothing is left but the compacted blocks;
 #   - a corrupt block among good ones is quarantined (no-compact mark, exit 3), the rest compacted;
-#   - --dry-run changes nothing.
+#   - --dry-run changes nothing;
+#   - a lease that cannot be written fails those compactions and the run (exit 1).
 # With STRATA_TEST_OBJSTORE_CONFIG set (a Thanos objstore YAML), the bucket is that store,
 # filled and read through a filesystem mirror: see the S3 variant in test_s3_run.sh.
 set -euo pipefail
@@ -83,7 +84,7 @@ else
     st_fail "Prometheus queries" "a server did not start"
 fi
 run "$work/b0" --now="$later"
-left=$(ls "$work/b0" | wc -l)
+left=$(ls "$work/b0" | grep -vc '^_strata$')
 if [ $rc = 0 ] && [ "$left" = 3 ]; then
     st_pass "3 days later the marked inputs are deleted (3 blocks left)"
 else
@@ -177,6 +178,20 @@ if [ $rc = 0 ] && grep -q 'run finished' "$work/run.log"; then
     st_pass "the next run leaves the quarantined block alone and exits 0"
 else
     st_fail "run after quarantine" "exit $rc: $(grep -E 'level=error' "$work/run.log" | head -n 2)"
+fi
+
+# ---- a lease that cannot be written fails the compaction, and the run -------------------------------------
+b="$work/b-nolease"
+rm -rf "$b" "$work/data"
+cp -r "$work/seed" "$b"
+mkdir -p "$b/_strata/leases"
+: >"$b/_strata/leases/_" # a file where the leases of the flat layout's groups would go
+run "$b"
+nfail=$(grep -c 'msg=action .*type=compact .*outcome=failed' "$work/run.log" || true)
+if [ $rc = 1 ] && [ "$nfail" = 3 ] && [ -z "$(find "$b" -name deletion-mark.json)" ]; then
+    st_pass "leases that cannot be written: the 3 compactions fail, nothing is marked, exit 1"
+else
+    st_fail "lease write failure" "exit $rc, $nfail failed: $(grep -E 'level=error' "$work/run.log" | head -n 2)"
 fi
 
 st_summary

@@ -27,6 +27,7 @@ rc=0
     --retention.resolution-raw=0d >"$work/out" 2>"$work/log" || rc=$?
 ds=""
 for d in "$work"/bucket/*/; do
+    [ -f "$d/meta.json" ] || continue # _strata/: the run history
     res=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['thanos']['downsample']['resolution'])" "$d/meta.json")
     [ "$res" = 300000 ] && ds=${d%/}
 done
