@@ -39,7 +39,8 @@ typedef struct run_ctx {
     const planner_settings *settings;
     const char *data_dir;
     int64_t now_ms;
-    int threads; /* merge threads per compaction */
+    int threads;    /* merge threads per compaction */
+    int ds_threads; /* threads per downsampling */
     merge_dedup dedup;
     pthread_mutex_t mu;
     uint64_t actions[PLANNER_ACT_NTYPES][OUT_N];
@@ -567,7 +568,7 @@ static int exec_downsample(run_ctx *c, const planner_action *a, action_result *r
         rc = berr.code;
         goto done;
     }
-    downsample_opts o = {.threads = c->threads, .verify = 1};
+    downsample_opts o = {.threads = c->ds_threads, .verify = 1};
     if ((rc = downsample_block(blk, a->targets, a->ntargets, outdir, &o, &ds, err)))
         goto done;
     for (size_t i = 0; i < ds.nout && !rc; i++) {
@@ -785,7 +786,7 @@ int cmd_run(int argc, char **argv)
     objstore *store = NULL;
     planner_blockset *set = NULL;
     struct planner_plan *plan = NULL;
-    st_pool *pool = NULL;
+    st_pool *pool = NULL, *dspool = NULL, *cur = NULL;
     job *jobs = NULL;
     run_ctx c;
     memset(&c, 0, sizeof(c));
@@ -794,7 +795,8 @@ int cmd_run(int argc, char **argv)
     pthread_mutex_init(&c.mu, NULL);
     st_err err;
     st_err_init(&err);
-    if (npos || compact_conc < 1 || compact_conc > 64 || downsample_conc < 1 || threads < 0 ||
+    if (npos || compact_conc < 1 || compact_conc > 64 || downsample_conc < 1 ||
+        downsample_conc > 64 || threads < 0 ||
         (strcmp(func, "") != 0 && strcmp(func, "penalty") != 0)) {
         fprintf(stderr, "usage: strata run [plan flags] [--dry-run] [--compact.concurrency=N] "
                         "[--threads=N] [--shard=I/N | --shards=N]\n");
@@ -890,9 +892,11 @@ int cmd_run(int argc, char **argv)
     c.now_ms = now;
     int total = threads > 0 ? (int)threads : st_ncpu();
     c.threads = ST_MAX(1, total / (int)compact_conc);
+    c.ds_threads = ST_MAX(1, total / (int)downsample_conc);
     size_t n = planner_plan_count(plan);
     jobs = st_calloc(n + 1, sizeof(job));
-    if (!jobs || st_pool_create(&pool, (int)compact_conc)) {
+    if (!jobs || st_pool_create(&pool, (int)compact_conc) ||
+        st_pool_create(&dspool, (int)downsample_conc)) {
         st_err_set(&err, ST_ENOMEM, "out of memory");
         goto fail;
     }
@@ -912,14 +916,21 @@ int cmd_run(int argc, char **argv)
             continue;
         mine++;
         jobs[i] = (job){.c = &c, .a = act, .index = i};
-        if (act->type == PLANNER_ACT_COMPACT) {
-            st_pool_submit(pool, run_job, &jobs[i]); /* compactions run side by side */
-        } else {
-            st_pool_wait(pool); /* keep plan order between kinds of action */
+        /* compactions run --compact.concurrency at once, downsamplings
+         * --downsample.concurrency; between kinds of action the plan's order holds */
+        st_pool *want = act->type == PLANNER_ACT_COMPACT      ? pool
+                        : act->type == PLANNER_ACT_DOWNSAMPLE ? dspool
+                                                              : NULL;
+        if (want != cur && cur)
+            st_pool_wait(cur);
+        cur = want;
+        if (want)
+            st_pool_submit(want, run_job, &jobs[i]);
+        else
             run_job(&jobs[i]);
-        }
     }
-    st_pool_wait(pool);
+    if (cur)
+        st_pool_wait(cur);
     progress_stop();
 
     uint64_t failed = 0, skipped = 0;
@@ -982,6 +993,7 @@ done:
     }
     metrics_free(c.m);
     st_pool_free(pool);
+    st_pool_free(dspool);
     for (size_t i = 0; jobs && i < planner_plan_count(plan); i++)
         st_free(jobs[i].r.quarantined);
     st_free(jobs);

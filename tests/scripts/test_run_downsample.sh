@@ -58,4 +58,36 @@ if [ $rc = 0 ] && grep -q 'planned=0' "$work/log"; then
 else
     st_fail "second run" "exit $rc: $(grep 'run finished' "$work/log")"
 fi
+
+# two groups downsampled side by side (--downsample.concurrency=2, one thread each)
+raw2=$("$STRATA_BIN" compact --output="$work/merged2" "$work"/gen/*/ 2>/dev/null)
+python3 - "$raw2/meta.json" <<'PY'
+import json, sys
+p = sys.argv[1]
+m = json.load(open(p))
+m["thanos"] = {"labels": {"cluster": "c2"}, "downsample": {"resolution": 0}, "source": "compactor"}
+open(p, "w").write(json.dumps(m, indent="\t"))
+PY
+rm -f "$raw2/tombstones"
+mkdir -p "$work/bucket2"
+cp -r "$work/bucket/$rawid" "$raw2" "$work/bucket2/"
+rc=0
+"$STRATA_BIN" run --bucket="$work/bucket2" --data-dir="$work/data2" --consistency-delay=0s \
+    --retention.resolution-raw=0d --downsample.concurrency=2 --threads=2 >/dev/null \
+    2>"$work/log2" || rc=$?
+n5m=0
+nok=0
+for d in "$work"/bucket2/*/; do
+    [ -f "$d/meta.json" ] || continue
+    res=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['thanos']['downsample']['resolution'])" "$d/meta.json")
+    [ "$res" = 300000 ] || continue
+    n5m=$((n5m + 1))
+    "$STRATA_BIN" verify "$d" >/dev/null && nok=$((nok + 1))
+done
+if [ $rc = 0 ] && [ $n5m = 2 ] && [ $nok = 2 ] &&
+    [ "$(grep -c 'type=downsample.*outcome=ok' "$work/log2")" = 2 ]; then
+    st_pass "--downsample.concurrency=2: both groups get a 5m block that passes verify"
+else
+    st_fail "downsample concurrency" "exit $rc, $n5m 5m blocks, $nok verified: $(grep -E 'level=(error|warn)' "$work/log2" | head -n 2)"
+fi
 st_summary
