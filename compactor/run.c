@@ -86,8 +86,8 @@ static void crash_point(const char *point)
 }
 
 /* Test hook: STRATA_TEST_PAUSE_AT=<point>[,<point>...] sleeps there, STRATA_TEST_PAUSE_S seconds
- * (3), a slow run for lease tests: "lease-read" between reading a lease and writing it, "leased"
- * once it is held. */
+ * (3), a slow run for lease tests: "planned" before the first action, "lease-read" between
+ * reading a lease and writing it, "leased" once it is held. */
 static void pause_point(const char *point)
 {
     if (hook_at("STRATA_TEST_PAUSE_AT", point)) {
@@ -831,6 +831,30 @@ done:
 
 /* ---- the loop ------------------------------------------------------------------------------ */
 
+/* With the lease held: has another run done this job already? A run that planned while another
+ * was working on the group, and got the lease once that run had released it, finds the inputs
+ * marked for deletion (their replacement is published). 1: an input is marked (logged); 0: none
+ * is; <0: error. */
+static int inputs_marked(run_ctx *c, const planner_action *a, st_err *err)
+{
+    if (!c->lease_ms)
+        return 0;
+    for (size_t i = 0; i < a->nblocks; i++) {
+        char key[512];
+        int ex = 0;
+        snprintf(key, sizeof(key), "%s%s", a->blocks[i]->prefix, marker_filename(MARKER_DELETION));
+        int rc = objstore_exists(c->store, key, &ex, err);
+        if (rc)
+            return rc;
+        if (ex) {
+            st_log(ST_LOG_INFO, "input already marked for deletion by another run, skipped",
+                   "tenant", a->tenant, "group", a->group, "block", a->blocks[i]->ulid.s, NULL);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static int exec_action(run_ctx *c, const planner_action *a, st_err *err)
 {
     const planner_block *b = a->nblocks ? a->blocks[0] : NULL;
@@ -860,6 +884,8 @@ static int exec_action(run_ctx *c, const planner_action *a, st_err *err)
     case PLANNER_ACT_COMPACT:
     case PLANNER_ACT_DOWNSAMPLE:
         rc = lease_take(c, a, err);
+        if (rc == 0 && (rc = inputs_marked(c, a, err)) != 0)
+            lease_release(c, a);
         if (rc == 1) {
             count(c, a, OUT_SKIPPED, 0, 0);
             return ACTION_SKIPPED;
@@ -1047,6 +1073,7 @@ int cmd_run(int argc, char **argv)
         plan_args_sync(&a, settings, store, &set, &err) ||
         planner_plan(&plan, set, settings, now, &err))
         goto fail;
+    pause_point("planned");
     if (dry_run) {
         st_buf out;
         st_buf_init(&out, 0);

@@ -8,6 +8,8 @@
 #   - renewal: with --lease.duration=2s and a 6 s job (leased), the lease's expiry moves forward
 #     while the job runs, a run started after the first expiry skips the group, and the lease is
 #     gone once the job is done;
+#   - a run that planned while another was compacting the group, and gets the lease after that
+#     run released it, finds the inputs marked for deletion and skips (planned);
 #   - a lease taken over while its holder still runs: the holder's renewal logs, as an error,
 #     that exclusivity is lost, the job finishes, and the other run's lease is left in place;
 #   - --lease.duration=0: no lease objects at all.
@@ -146,6 +148,29 @@ if [ "$rc1$rc2" = 00 ] && [ "$e1" -gt 0 ] && [ "$e2" -gt "$e1" ] && [ "$e2" -gt 
     st_pass "a 6 s job under a 2 s lease: expiry moved from $e1 to $e2 ($renewals renewals), a run started after the first expiry skips the group, the lease is gone afterwards"
 else
     st_fail "lease renewal" "exits $rc1/$rc2, expiry $e1 -> $e2 at $t2, $renewals renewals, slow compacted $(compacted slow), late skipped $(skipped late), $(nvisible) visible; $(grep -h 'lease\|outcome' "$work/slow.log" "$work/late.log" | head -n 5 | cut -c1-200)"
+fi
+
+# ---- planned before the other run finished: the inputs are re-checked under the lease ------------------
+fresh replan
+STRATA_TEST_PAUSE_AT=leased STRATA_TEST_PAUSE_S=3 start_run first
+first_pid=$pid
+if wait_lease; then
+    # plans now (the inputs are not marked yet), then sleeps past the first run's end
+    STRATA_TEST_PAUSE_AT=planned STRATA_TEST_PAUSE_S=7 start_run second
+    second_pid=$pid
+    finish $first_pid
+    rc1=$rc
+    finish $second_pid
+    rc2=$rc
+else
+    rc1=- rc2=-
+fi
+if [ "$rc1$rc2" = 00 ] && [ "$(compacted first)" = 1 ] && [ "$(skipped second)" = 1 ] &&
+    grep -q 'input already marked for deletion by another run' "$work/second.log" &&
+    [ "$(nvisible)" = 1 ] && [ ! -e "$bucket/$lease_rel" ]; then
+    st_pass "a run that planned during another's compaction gets the lease afterwards, finds the inputs marked and skips"
+else
+    st_fail "re-check under the lease" "exits $rc1/$rc2, first compacted $(compacted first), second skipped $(skipped second), $(nvisible) visible; $(grep -h 'lease\|input\|outcome' "$work/second.log" | head -n 3 | cut -c1-200)"
 fi
 
 # ---- a lease taken over under a running job --------------------------------------------------------------
