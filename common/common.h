@@ -25,6 +25,7 @@
 #define ST_EINVAL     (-8)   /* bad argument or configuration */
 #define ST_ETOOBIG    (-9)   /* a hard size limit was hit */
 #define ST_EUNSUPP    (-10)  /* valid but not supported (unknown chunk encoding, version) */
+#define ST_ECONFLICT  (-11)  /* a write's precondition did not hold (HTTP 412): someone else won */
 #define ST_ITEROVER   (-100) /* an iterator is exhausted: not an error */
 
 /* Error detail: a code and a one-line message. Embedded in handles; init cannot fail. */

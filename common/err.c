@@ -81,6 +81,8 @@ const char *st_strerror(int code)
         return "too big";
     case ST_EUNSUPP:
         return "unsupported";
+    case ST_ECONFLICT:
+        return "precondition failed";
     case ST_ITEROVER:
         return "iteration over";
     default:

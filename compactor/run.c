@@ -49,7 +49,36 @@ typedef struct run_ctx {
     char owner[128];  /* this run, in lease objects: host/pid/random */
     int64_t lease_ms; /* how long a lease holds; 0: no leases */
     history *hist;    /* NULL: none (--dry-run, or out of memory) */
+    /* the leases this run holds, and their renewer (see "leases" below) */
+    pthread_mutex_t lease_mu;
+    pthread_cond_t lease_cv; /* on the monotonic clock */
+    struct held_lease **held;
+    size_t nheld, capheld;
+    pthread_t renewer;
+    int renewer_started, renewer_stop;
 } run_ctx;
+
+/* A lease this run holds, renewed in the background while any of its jobs uses it. */
+typedef struct held_lease {
+    char key[512];
+    const char *tenant, *group;   /* the plan's, for log lines */
+    char etag[OBJSTORE_ETAG_MAX]; /* of this run's last write */
+    int refs;                     /* jobs of this run using it */
+    int lost;                     /* renewal found another run's lease */
+    uint64_t due_ns;              /* next renewal, on the monotonic clock */
+} held_lease;
+
+/* Is point one of the comma-separated names in the environment variable env? */
+static int hook_at(const char *env, const char *point)
+{
+    const char *at = getenv(env);
+    size_t n = strlen(point);
+    for (; at && *at; at += strcspn(at, ",") + (at[strcspn(at, ",")] == ',')) {
+        if (strncmp(at, point, n) == 0 && (at[n] == ',' || at[n] == '\0'))
+            return 1;
+    }
+    return 0;
+}
 
 /* What one action did, for the history. */
 typedef struct action_result {
@@ -71,20 +100,22 @@ static void created(action_result *r, const codec_ulid *id)
  * so tests can prove every step of publishing leaves a bucket the next run repairs. */
 static void crash_point(const char *point)
 {
-    const char *at = getenv("STRATA_TEST_CRASH_AT");
-    if (at && strcmp(at, point) == 0) {
+    if (hook_at("STRATA_TEST_CRASH_AT", point)) {
         fflush(NULL);
         raise(SIGKILL);
     }
 }
 
-/* Test hook: STRATA_TEST_PAUSE_AT=<point> sleeps 3 s there (a slow run, for lease tests). */
+/* Test hook: STRATA_TEST_PAUSE_AT=<point>[,<point>...] sleeps there, STRATA_TEST_PAUSE_S seconds
+ * (3), a slow run for lease tests: "planned" before the first action, "lease-read" between
+ * reading a lease and writing it, "leased" once it is held. */
 static void pause_point(const char *point)
 {
-    const char *at = getenv("STRATA_TEST_PAUSE_AT");
-    if (at && strcmp(at, point) == 0) {
-        struct timespec ts = {3, 0};
-        nanosleep(&ts, NULL);
+    if (hook_at("STRATA_TEST_PAUSE_AT", point)) {
+        const char *sec = getenv("STRATA_TEST_PAUSE_S");
+        struct timespec ts = {sec ? atoi(sec) : 3, 0};
+        while (nanosleep(&ts, &ts) != 0)
+            ;
     }
 }
 
@@ -201,70 +232,201 @@ static int delete_block(run_ctx *c, const char *prefix, st_err *err)
 /* ---- leases ----------------------------------------------------------------------------------
  * One object per group, _strata/leases/<tenant or _>/<group>.json = {"owner", "expires_ms"}, so a
  * slow run and the next CronJob never work on the same group. A run skips a group whose lease
- * another owner holds and has not expired; an expired lease is taken over. Stores give no
- * compare-and-swap here, so the lease is read back after writing: of two runs racing for a free
- * lease, the one that does not read its own name back steps aside. Wall clock, not --now. */
+ * another owner holds and has not expired. A free lease is taken with a conditional put "must not
+ * exist", an expired one with "ETag equals the version just read": of several runs racing for
+ * it, exactly one wins and the others step aside. On a store without conditional writes the
+ * condition is checked by a read just before a plain put (not atomic). Either way the lease is
+ * read back after writing: a run that does not find its own name there steps aside (the second
+ * line of defence for a store that ignores the condition headers).
+ *
+ * While a job runs, one renewer thread for the whole run rewrites every held lease with a new
+ * expiry each lease_ms/3, conditionally on the ETag of its own last write; if it finds another
+ * run's lease instead, exclusivity is lost: that is logged as an error and the job goes on.
+ * Jobs of one run on the same group share the run's lease (a count of users). Release reads the
+ * lease and deletes it only if it still names this run: S3 has no conditional delete, so a
+ * lease that expired and was taken over in the instant between that read and the delete would
+ * be removed. lease_mu serialises every lease read and write of the run, so a renewal never
+ * crosses a release. Wall clock, not --now. */
+
+#define LEASE_MIN_RENEW_NS (100 * 1000000ull)
+
+typedef struct lease_obj {
+    int present;  /* the object exists */
+    int readable; /* and parses, with an owner */
+    char holder[160];
+    int64_t expires_ms;
+    char etag[OBJSTORE_ETAG_MAX];
+} lease_obj;
 
 static void lease_key(char *out, size_t n, const planner_action *a)
 {
     snprintf(out, n, "_strata/leases/%s/%s.json", *a->tenant ? a->tenant : "_", a->group);
 }
 
-/* 1: another run holds it (holder filled in); 0: absent or expired; <0: error. */
-static int lease_read(run_ctx *c, const char *key, char *holder, size_t hn, int64_t *expires,
-                      st_err *err)
+static int lease_get(run_ctx *c, const char *key, lease_obj *l, st_err *err)
 {
+    memset(l, 0, sizeof(*l));
+    snprintf(l->holder, sizeof(l->holder), "?");
     st_buf b;
     st_buf_init(&b, 0);
     st_err mine;
     st_err_init(&mine);
-    int rc = objstore_get(c->store, key, &b, 1 << 16, &mine);
-    if (rc == ST_ENOTFOUND) {
-        st_buf_release(&b);
-        return 0;
-    }
+    int rc = objstore_get_etag(c->store, key, &b, 1 << 16, l->etag, &mine);
     if (rc) {
         st_buf_release(&b);
-        return st_err_copy(err, &mine);
+        return rc == ST_ENOTFOUND ? 0 : st_err_copy(err, &mine);
     }
+    l->present = 1;
     json_error_t je;
     json_t *j = json_loadb((const char *)b.p, b.len, 0, &je);
     st_buf_release(&b);
     const char *owner = j ? json_string_value(json_object_get(j, "owner")) : NULL;
-    json_int_t exp = j ? json_integer_value(json_object_get(j, "expires_ms")) : 0;
-    int readable = owner != NULL;
-    snprintf(holder, hn, "%s", owner ? owner : "?");
-    *expires = exp;
-    json_decref(j); /* owner is gone with it: holder is the copy */
-    if (!readable)  /* unreadable: treat as expired, it will be overwritten */
-        return 0;
-    return strcmp(holder, c->owner) != 0 && exp > st_now_ms();
+    if (owner) {
+        l->readable = 1;
+        snprintf(l->holder, sizeof(l->holder), "%s", owner);
+        l->expires_ms = json_integer_value(json_object_get(j, "expires_ms"));
+    }
+    json_decref(j);
+    return 0;
 }
 
-/* 0: taken; 1: held by another run (logged); <0: error. */
+static int lease_mine(const run_ctx *c, const lease_obj *l)
+{
+    return l->present && l->readable && strcmp(l->holder, c->owner) == 0;
+}
+
+/* Held by someone: present, readable and not expired (unreadable ones are overwritten). */
+static int lease_live(const lease_obj *l)
+{
+    return l->present && l->readable && l->expires_ms > st_now_ms();
+}
+
+/* Write this run's lease, expiring lease_ms from now, in place of `seen` (the version read just
+ * before, or its absence), then read it back into *after. 0: the lease names this run; 1: it
+ * names another run or is gone; <0: error. Called under lease_mu. */
+static int lease_write(run_ctx *c, const char *key, const lease_obj *seen, lease_obj *after,
+                       st_err *err)
+{
+    char body[256];
+    int n = snprintf(body, sizeof(body), "{\"owner\":\"%s\",\"expires_ms\":%" PRId64 "}", c->owner,
+                     st_now_ms() + c->lease_ms);
+    objstore_cond cond = {seen->present ? OBJSTORE_IF_MATCH : OBJSTORE_IF_ABSENT, seen->etag};
+    st_err mine;
+    st_err_init(&mine);
+    int rc = ST_EUNSUPP;
+    if (objstore_supports_conditional(c->store)) {
+        rc = objstore_put_if(c->store, key, body, (size_t)n, &cond, NULL, &mine);
+        if (rc == ST_EUNSUPP)
+            st_log(ST_LOG_WARN,
+                   "the object store refuses conditional writes: leases are checked by reading "
+                   "before and after writing, which two runs racing within the same instant can "
+                   "both pass",
+                   "store", objstore_name(c->store), "err", mine.msg, NULL);
+    }
+    if (rc == ST_EUNSUPP) {
+        st_err_init(&mine);
+        rc = lease_get(c, key, after, &mine);
+        if (!rc && (after->present != seen->present ||
+                    (seen->present && strcmp(after->etag, seen->etag) != 0)))
+            rc = ST_ECONFLICT;
+        if (!rc)
+            rc = objstore_put(c->store, key, body, (size_t)n, &mine);
+    }
+    if (rc && rc != ST_ECONFLICT)
+        return st_err_copy(err, &mine);
+    /* a conflict may be our own earlier attempt of a retried request: the object tells */
+    if ((rc = lease_get(c, key, after, err)))
+        return rc;
+    return lease_mine(c, after) ? 0 : 1;
+}
+
+static held_lease *held_find(run_ctx *c, const char *key)
+{
+    for (size_t i = 0; i < c->nheld; i++)
+        if (strcmp(c->held[i]->key, key) == 0)
+            return c->held[i];
+    return NULL;
+}
+
+static uint64_t renew_every_ns(const run_ctx *c)
+{
+    return ST_MAX((uint64_t)c->lease_ms * 1000000u / 3, LEASE_MIN_RENEW_NS);
+}
+
+static int held_add(run_ctx *c, const char *key, const planner_action *a, const char *etag)
+{
+    held_lease *h = st_calloc(1, sizeof(*h));
+    if (!h)
+        return ST_ENOMEM;
+    if (c->nheld == c->capheld) {
+        size_t nc = c->capheld ? c->capheld * 2 : 8;
+        held_lease **nv = st_reallocarray(c->held, nc, sizeof(*nv));
+        if (!nv) {
+            st_free(h);
+            return ST_ENOMEM;
+        }
+        c->held = nv;
+        c->capheld = nc;
+    }
+    snprintf(h->key, sizeof(h->key), "%s", key);
+    snprintf(h->etag, sizeof(h->etag), "%s", etag);
+    h->tenant = a->tenant;
+    h->group = a->group;
+    h->refs = 1;
+    h->due_ns = st_mono_ns() + renew_every_ns(c);
+    c->held[c->nheld++] = h;
+    pthread_cond_signal(&c->lease_cv);
+    return 0;
+}
+
+static void log_skip(const planner_action *a, const lease_obj *l, const char *why)
+{
+    char until[48];
+    planner_time_format(until, sizeof(until), l->expires_ms);
+    st_log(ST_LOG_INFO, "group leased by another run, skipped", "tenant", a->tenant, "group",
+           a->group, "holder", l->holder, "until", until, "why", why, NULL);
+}
+
+/* 0: taken (or already this run's); 1: held by another run (logged); <0: error. */
 static int lease_take(run_ctx *c, const planner_action *a, st_err *err)
 {
     if (!c->lease_ms)
         return 0;
-    char key[512], holder[160];
-    int64_t exp = 0;
+    char key[512];
     lease_key(key, sizeof(key), a);
-    int rc = lease_read(c, key, holder, sizeof(holder), &exp, err);
-    if (rc == 0) {
-        char body[256];
-        int n = snprintf(body, sizeof(body), "{\"owner\":\"%s\",\"expires_ms\":%" PRId64 "}",
-                         c->owner, st_now_ms() + c->lease_ms);
-        if ((rc = objstore_put(c->store, key, body, (size_t)n, err)))
-            return rc;
-        /* read back: a racing run that wrote after us wins */
-        rc = lease_read(c, key, holder, sizeof(holder), &exp, err);
-    }
-    if (rc == 1) {
-        char until[48];
-        planner_time_format(until, sizeof(until), exp);
+    pthread_mutex_lock(&c->lease_mu);
+    held_lease *h = held_find(c, key);
+    lease_obj seen, after;
+    int rc = 0;
+    if (h && h->lost) {
         st_log(ST_LOG_INFO, "group leased by another run, skipped", "tenant", a->tenant, "group",
-               a->group, "holder", holder, "until", until, NULL);
+               a->group, "why", "this run's lease was taken over", NULL);
+        rc = 1;
+    } else if (h) {
+        h->refs++;
+    } else if ((rc = lease_get(c, key, &seen, err)) == 0 && lease_live(&seen) &&
+               !lease_mine(c, &seen)) {
+        log_skip(a, &seen, "held");
+        rc = 1;
+    } else if (rc == 0) {
+        pause_point("lease-read");
+        rc = lease_write(c, key, &seen, &after, err);
+        if (rc == 1)
+            log_skip(a, &after, "another run took it first");
+        if (rc == 0 && seen.present && seen.readable && !lease_mine(c, &seen)) {
+            char until[48];
+            planner_time_format(until, sizeof(until), seen.expires_ms);
+            st_log(ST_LOG_INFO, "expired lease taken over", "tenant", a->tenant, "group", a->group,
+                   "holder", seen.holder, "expired", until, NULL);
+        }
+        if (rc == 0 && held_add(c, key, a, after.etag)) {
+            st_err ignored;
+            st_err_init(&ignored);
+            objstore_delete(c->store, key, &ignored);
+            rc = st_err_set(err, ST_ENOMEM, "lease %s: out of memory", key);
+        }
     }
+    pthread_mutex_unlock(&c->lease_mu);
     return rc;
 }
 
@@ -272,14 +434,105 @@ static void lease_release(run_ctx *c, const planner_action *a)
 {
     if (!c->lease_ms)
         return;
-    char key[512], holder[160];
-    int64_t exp = 0;
-    st_err ignored;
-    st_err_init(&ignored);
+    char key[512];
     lease_key(key, sizeof(key), a);
-    if (lease_read(c, key, holder, sizeof(holder), &exp, &ignored) == 0 &&
-        strcmp(holder, c->owner) == 0)
-        objstore_delete(c->store, key, &ignored);
+    pthread_mutex_lock(&c->lease_mu);
+    held_lease *h = held_find(c, key);
+    if (h && --h->refs == 0) {
+        for (size_t i = 0; i < c->nheld; i++)
+            if (c->held[i] == h)
+                c->held[i] = c->held[--c->nheld];
+        lease_obj cur;
+        st_err err;
+        st_err_init(&err);
+        int rc = lease_get(c, key, &cur, &err);
+        if (!rc && lease_mine(c, &cur))
+            rc = objstore_delete(c->store, key, &err);
+        if (rc)
+            st_log(ST_LOG_WARN, "lease not released: it holds the group until it expires", "tenant",
+                   a->tenant, "group", a->group, "err", err.msg, NULL);
+        st_free(h);
+    }
+    pthread_mutex_unlock(&c->lease_mu);
+}
+
+/* Under lease_mu: rewrite one held lease with a new expiry over our last write. */
+static void lease_renew(run_ctx *c, held_lease *h)
+{
+    lease_obj seen = {.present = 1}, after;
+    snprintf(seen.etag, sizeof(seen.etag), "%s", h->etag);
+    st_err err;
+    st_err_init(&err);
+    uint64_t every = renew_every_ns(c);
+    int rc = lease_write(c, h->key, &seen, &after, &err);
+    if (rc == 0) {
+        snprintf(h->etag, sizeof(h->etag), "%s", after.etag);
+        h->due_ns = st_mono_ns() + every;
+        if (st_log_enabled(ST_LOG_DEBUG)) {
+            char until[48];
+            planner_time_format(until, sizeof(until), after.expires_ms);
+            st_log(ST_LOG_DEBUG, "lease renewed", "tenant", h->tenant, "group", h->group, "until",
+                   until, NULL);
+        }
+    } else if (rc == 1) {
+        h->lost = 1;
+        st_log(ST_LOG_ERROR,
+               "lease lost to another run: this run no longer has the group to itself; the job "
+               "goes on",
+               "tenant", h->tenant, "group", h->group, "holder", after.holder, NULL);
+    } else {
+        h->due_ns = st_mono_ns() + every / 4;
+        st_log(ST_LOG_WARN, "lease not renewed; trying again", "tenant", h->tenant, "group",
+               h->group, "err", err.msg, NULL);
+    }
+}
+
+static void *lease_renewer(void *arg)
+{
+    run_ctx *c = arg;
+    pthread_mutex_lock(&c->lease_mu);
+    while (!c->renewer_stop) {
+        uint64_t next = UINT64_MAX;
+        for (size_t i = 0; i < c->nheld && !c->renewer_stop; i++) {
+            held_lease *h = c->held[i];
+            if (!h->lost && h->due_ns <= st_mono_ns())
+                lease_renew(c, h);
+            if (!h->lost)
+                next = ST_MIN(next, h->due_ns);
+        }
+        if (c->renewer_stop)
+            break;
+        if (next == UINT64_MAX) {
+            pthread_cond_wait(&c->lease_cv, &c->lease_mu);
+        } else {
+            struct timespec ts = {(time_t)(next / 1000000000u), (long)(next % 1000000000u)};
+            pthread_cond_timedwait(&c->lease_cv, &c->lease_mu, &ts);
+        }
+    }
+    pthread_mutex_unlock(&c->lease_mu);
+    return NULL;
+}
+
+static int lease_renewer_start(run_ctx *c)
+{
+    if (!c->lease_ms)
+        return 0;
+    if (pthread_create(&c->renewer, NULL, lease_renewer, c) != 0)
+        return ST_ENOMEM;
+    c->renewer_started = 1;
+    return 0;
+}
+
+static void lease_renewer_stop(run_ctx *c)
+{
+    if (!c->renewer_started)
+        return;
+    pthread_mutex_lock(&c->lease_mu);
+    c->renewer_stop = 1;
+    pthread_cond_signal(&c->lease_cv);
+    pthread_mutex_unlock(&c->lease_mu);
+    pthread_join(c->renewer, NULL);
+    c->renewer_started = 0;
 }
 
 /* ---- compaction ---------------------------------------------------------------------------- */
@@ -612,6 +865,30 @@ done:
 
 /* ---- the loop ------------------------------------------------------------------------------ */
 
+/* With the lease held: has another run done this job already? A run that planned while another
+ * was working on the group, and got the lease once that run had released it, finds the inputs
+ * marked for deletion (their replacement is published). 1: an input is marked (logged); 0: none
+ * is; <0: error. */
+static int inputs_marked(run_ctx *c, const planner_action *a, st_err *err)
+{
+    if (!c->lease_ms)
+        return 0;
+    for (size_t i = 0; i < a->nblocks; i++) {
+        char key[512];
+        int ex = 0;
+        snprintf(key, sizeof(key), "%s%s", a->blocks[i]->prefix, marker_filename(MARKER_DELETION));
+        int rc = objstore_exists(c->store, key, &ex, err);
+        if (rc)
+            return rc;
+        if (ex) {
+            st_log(ST_LOG_INFO, "input already marked for deletion by another run, skipped",
+                   "tenant", a->tenant, "group", a->group, "block", a->blocks[i]->ulid.s, NULL);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static int exec_action(run_ctx *c, const planner_action *a, action_result *r, st_err *err)
 {
     const planner_block *b = a->nblocks ? a->blocks[0] : NULL;
@@ -641,6 +918,8 @@ static int exec_action(run_ctx *c, const planner_action *a, action_result *r, st
     case PLANNER_ACT_COMPACT:
     case PLANNER_ACT_DOWNSAMPLE:
         rc = lease_take(c, a, err);
+        if (rc == 0 && (rc = inputs_marked(c, a, err)) != 0)
+            lease_release(c, a);
         if (rc == 1) {
             count(c, a, r, OUT_SKIPPED, 0, 0);
             return ACTION_SKIPPED;
@@ -763,8 +1042,10 @@ int cmd_run(int argc, char **argv)
         (cli_flag){"shard", CLI_STRING, &shard_s, "I/N: run only the actions of shard I of N"};
     flags[nflags++] =
         (cli_flag){"shards", CLI_INT64, &shards, "N shards, this one from $JOB_COMPLETION_INDEX"};
-    flags[nflags++] = (cli_flag){"lease.duration", CLI_STRING, &lease_s,
-                                 "hold a group this long against other runs (6h; 0: no leases)"};
+    flags[nflags++] =
+        (cli_flag){"lease.duration", CLI_STRING, &lease_s,
+                   "a group's lease against other runs lasts this long, renewed every third of it "
+                   "while its job runs (6h; 0: no leases)"};
     flags[nflags++] = (cli_flag){"history.retention", CLI_STRING, &hist_ret_s,
                                  "delete run history older than this (30d; 0: keep forever)"};
     flags[nflags++] = (cli_flag){"pushgateway.url", CLI_STRING, &push_url,
@@ -793,6 +1074,14 @@ int cmd_run(int argc, char **argv)
     history_info hinfo;
     memset(&hinfo, 0, sizeof(hinfo));
     pthread_mutex_init(&c.mu, NULL);
+    pthread_mutex_init(&c.lease_mu, NULL);
+    {
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&c.lease_cv, &ca);
+        pthread_condattr_destroy(&ca);
+    }
     st_err err;
     st_err_init(&err);
     if (npos || compact_conc < 1 || compact_conc > 64 || downsample_conc < 1 ||
@@ -872,6 +1161,7 @@ int cmd_run(int argc, char **argv)
     if (plan_args_sync(&a, settings, store, &set, &err) ||
         planner_plan(&plan, set, settings, now, &err))
         goto fail;
+    pause_point("planned");
     if (dry_run) {
         st_buf out;
         st_buf_init(&out, 0);
@@ -896,7 +1186,7 @@ int cmd_run(int argc, char **argv)
     size_t n = planner_plan_count(plan);
     jobs = st_calloc(n + 1, sizeof(job));
     if (!jobs || st_pool_create(&pool, (int)compact_conc) ||
-        st_pool_create(&dspool, (int)downsample_conc)) {
+        st_pool_create(&dspool, (int)downsample_conc) || lease_renewer_start(&c)) {
         st_err_set(&err, ST_ENOMEM, "out of memory");
         goto fail;
     }
@@ -931,6 +1221,7 @@ int cmd_run(int argc, char **argv)
     }
     if (cur)
         st_pool_wait(cur);
+    lease_renewer_stop(&c);
     progress_stop();
 
     uint64_t failed = 0, skipped = 0;
@@ -992,6 +1283,7 @@ done:
         metrics_strata_publish(c.m, &mo);
     }
     metrics_free(c.m);
+    lease_renewer_stop(&c);
     st_pool_free(pool);
     st_pool_free(dspool);
     for (size_t i = 0; jobs && i < planner_plan_count(plan); i++)
@@ -1003,6 +1295,9 @@ done:
     objstore_free(store);
     planner_settings_free(settings);
     pthread_mutex_destroy(&c.mu);
+    pthread_mutex_destroy(&c.lease_mu);
+    pthread_cond_destroy(&c.lease_cv);
+    st_free(c.held); /* empty: every job released its lease */
     st_free(pos);
     plan_args_release(&a);
     return exit_code;

@@ -2,9 +2,10 @@
  * fs.c - the FILESYSTEM object store: a local directory whose files are the objects and whose
  * subdirectories act as prefixes (the layout `thanos` uses for `type: FILESYSTEM`). Puts are
  * atomic (hidden temp file in the target directory, fsync, rename, fsync of the directory);
- * deletes remove directories left empty; keys are checked so nothing escapes the root.
+ * conditional puts add link() or a directory flock around compare-and-rename; deletes remove
+ * directories left empty; keys are checked so nothing escapes the root.
  */
-#include "objstore_int.h"
+#include "s3_int.h" /* sigv4_sha256_hex: the ETag of a file is its SHA-256 */
 
 #include <dirent.h>
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -232,35 +234,26 @@ static int fs_get_range(objstore *s, const char *key, uint64_t off, uint64_t len
     return rc;
 }
 
-/* Copy fd_in (from its start) into a new hidden temp file in dir of `dst`, then rename. */
-static int copy_atomic(const char *name, int fd_in, const char *dst, const char *what, st_err *err)
+/* A new hidden temp file in dir holding fd_in's bytes (from its current offset), fsynced and
+ * closed; its path goes into tmp. On failure nothing is left behind. */
+static int write_tmp(const char *name, int fd_in, const char *dir, const char *what, st_buf *tmp,
+                     st_err *err)
 {
-    char *dir = st_strdup(dst);
-    if (!dir)
-        return st_err_set(err, ST_ENOMEM, "%s: out of memory", name);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *slash = '\0';
-    int rc = st_mkdir_p(dir, err);
-    if (rc) {
-        st_free(dir);
-        return rc;
-    }
-    st_buf tmp;
-    st_buf_init(&tmp, 0);
     uint32_t rnd = 0;
     st_random(&rnd, sizeof(rnd));
-    if (st_buf_printf(&tmp, "%s/" TMP_PREFIX "%08x", dir, rnd) || !st_buf_cstr(&tmp)) {
-        st_free(dir);
-        st_buf_release(&tmp);
+    if (st_buf_printf(tmp, "%s/" TMP_PREFIX "%08x", dir, rnd) || !st_buf_cstr(tmp))
         return st_err_set(err, ST_ENOMEM, "%s: out of memory", name);
-    }
-    const char *tp = (const char *)tmp.p;
+    const char *tp = (const char *)tmp->p;
     int fd = open(tp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        rc = st_err_set(err, ST_EIO, "%s: put %s: create %s: %s", name, what, tp, strerror(errno));
-        goto done;
+    for (int i = 0; i < 3 && fd < 0 && errno == ENOENT; i++) {
+        /* a delete removed the directory once it was empty: make it again */
+        if (st_mkdir_p(dir, NULL) == 0)
+            fd = open(tp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     }
+    if (fd < 0)
+        return st_err_set(err, ST_EIO, "%s: put %s: create %s: %s", name, what, tp,
+                          strerror(errno));
+    int rc = 0;
     for (;;) {
         ssize_t n = copy_file_range(fd_in, NULL, fd, NULL, 1 << 30, 0);
         if (n == 0)
@@ -297,13 +290,37 @@ static int copy_atomic(const char *name, int fd_in, const char *dst, const char 
         rc = st_err_set(err, ST_EIO, "%s: put %s: fsync: %s", name, what, strerror(errno));
     if (close(fd) != 0 && !rc)
         rc = st_err_set(err, ST_EIO, "%s: put %s: close: %s", name, what, strerror(errno));
-    if (!rc && rename(tp, dst) != 0)
-        rc = st_err_set(err, ST_EIO, "%s: put %s: rename: %s", name, what, strerror(errno));
     if (rc)
         unlink(tp);
-    else
+    return rc;
+}
+
+/* The directory part of a path, created if missing. */
+static int parent_dir(const char *name, const char *path, char **dir, st_err *err)
+{
+    if (!(*dir = st_strdup(path)))
+        return st_err_set(err, ST_ENOMEM, "%s: out of memory", name);
+    char *slash = strrchr(*dir, '/');
+    if (slash)
+        *slash = '\0';
+    return st_mkdir_p(*dir, err);
+}
+
+/* Copy fd_in (from its start) into a new hidden temp file in dir of `dst`, then rename. */
+static int copy_atomic(const char *name, int fd_in, const char *dst, const char *what, st_err *err)
+{
+    char *dir = NULL;
+    st_buf tmp;
+    st_buf_init(&tmp, 0);
+    int rc = parent_dir(name, dst, &dir, err);
+    if (!rc)
+        rc = write_tmp(name, fd_in, dir, what, &tmp, err);
+    if (!rc && rename((const char *)tmp.p, dst) != 0) {
+        rc = st_err_set(err, ST_EIO, "%s: put %s: rename: %s", name, what, strerror(errno));
+        unlink((const char *)tmp.p);
+    }
+    if (!rc)
         rc = st_fsync_dir(dir, err);
-done:
     st_free(dir);
     st_buf_release(&tmp);
     return rc;
@@ -358,32 +375,149 @@ static int fs_put_file(objstore *s, const char *key, const char *path, st_err *e
     return rc;
 }
 
-static int fs_put(objstore *s, const char *key, const void *p, size_t len, st_err *err)
+/* A memfd holding the buffer, at offset 0, so puts from memory share the file path. */
+static int buffer_fd(objstore *s, const char *key, const void *p, size_t len, int *fd, st_err *err)
 {
-    /* a memfd gives the buffer a descriptor, so puts from memory share the file path */
-    int fd = memfd_create("strata-put", MFD_CLOEXEC);
-    if (fd < 0)
+    *fd = memfd_create("strata-put", MFD_CLOEXEC);
+    if (*fd < 0)
         return st_err_set(err, ST_EIO, "%s: put %s: memfd: %s", s->name, key, strerror(errno));
     const uint8_t *c = p;
     size_t left = len;
     while (left > 0) {
-        ssize_t w = write(fd, c, left);
+        ssize_t w = write(*fd, c, left);
         if (w < 0) {
             int e = errno;
-            close(fd);
+            close(*fd);
+            *fd = -1;
             return st_err_set(err, ST_EIO, "%s: put %s: %s", s->name, key, strerror(e));
         }
         c += w;
         left -= (size_t)w;
     }
-    lseek(fd, 0, SEEK_SET);
+    lseek(*fd, 0, SEEK_SET);
+    return 0;
+}
+
+static int fs_put(objstore *s, const char *key, const void *p, size_t len, st_err *err)
+{
+    int fd;
+    int rc = buffer_fd(s, key, p, len, &fd, err);
+    if (rc)
+        return rc;
     fs_store *fs = (fs_store *)s;
     char *dst = full_path(fs, key);
-    int rc = dst ? copy_atomic(s->name, fd, dst, key, err)
-                 : st_err_set(err, ST_ENOMEM, "%s: out of memory", s->name);
+    rc = dst ? copy_atomic(s->name, fd, dst, key, err)
+             : st_err_set(err, ST_ENOMEM, "%s: out of memory", s->name);
     st_free(dst);
     close(fd);
     return rc;
+}
+
+/* ---- conditional writes ----------------------------------------------------------------------
+ * The new content first goes to a hidden temp file in the key's directory (which also keeps the
+ * directory from being removed by a delete meanwhile). Then, under an exclusive flock on that
+ * directory (no lock file to leave behind), "absent" is link(temp, key), which fails with EEXIST
+ * if the key exists, and "ETag equals" compares the SHA-256 of the current file and renames the
+ * temp file over it. Both kinds take the lock so a check and its rename are never split by
+ * another conditional writer. Plain puts and deletes do not lock: a delete between the check and
+ * the rename leaves the object written, which is what that writer asked for. Local disks only:
+ * flock and link are not atomic across NFS clients. */
+
+static void content_etag(const void *p, size_t n, char *etag)
+{
+    char hex[65];
+    sigv4_sha256_hex(p, n, hex);
+    snprintf(etag, OBJSTORE_ETAG_MAX, "\"%s\"", hex);
+}
+
+static int fs_get_etag(objstore *s, const char *key, st_buf *out, size_t max, char *etag,
+                       st_err *err)
+{
+    size_t start = out->len;
+    int rc = fs_get_range(s, key, 0, OBJSTORE_WHOLE, out, max, err);
+    if (!rc)
+        content_etag(out->p + start, out->len - start, etag);
+    return rc;
+}
+
+/* Under the directory lock: does the condition hold for the object at key? */
+static int cond_holds(objstore *s, const char *key, const objstore_cond *cond, st_err *err)
+{
+    st_buf cur;
+    st_buf_init(&cur, 0);
+    char etag[OBJSTORE_ETAG_MAX];
+    st_err mine;
+    st_err_init(&mine);
+    int rc = fs_get_etag(s, key, &cur, 0, etag, &mine);
+    st_buf_release(&cur);
+    if (rc == ST_ENOTFOUND)
+        return st_err_set(err, ST_ECONFLICT, "%s: put %s: precondition failed: the object is gone",
+                          s->name, key);
+    if (rc)
+        return st_err_copy(err, &mine);
+    if (strcmp(etag, cond->etag) != 0)
+        rc = st_err_set(err, ST_ECONFLICT, "%s: put %s: precondition failed: ETag %s, expected %s",
+                        s->name, key, etag, cond->etag);
+    return rc;
+}
+
+static int fs_put_if(objstore *s, const char *key, const void *p, size_t len,
+                     const objstore_cond *cond, char *etag, st_err *err)
+{
+    fs_store *fs = (fs_store *)s;
+    char *dst = full_path(fs, key), *dir = NULL;
+    int fd = -1, dfd = -1, renamed = 0;
+    st_buf tmp;
+    st_buf_init(&tmp, 0);
+    int rc = dst ? buffer_fd(s, key, p, len, &fd, err)
+                 : st_err_set(err, ST_ENOMEM, "%s: out of memory", s->name);
+    if (!rc)
+        rc = parent_dir(s->name, dst, &dir, err);
+    if (!rc)
+        rc = write_tmp(s->name, fd, dir, key, &tmp, err);
+    if (rc)
+        goto done;
+    const char *tp = (const char *)tmp.p;
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int r = dfd < 0 ? -1 : 0;
+    while (r == 0 && (r = flock(dfd, LOCK_EX)) != 0 && errno == EINTR)
+        r = 0;
+    if (r != 0) {
+        rc = st_err_set(err, ST_EIO, "%s: put %s: lock %s: %s", s->name, key, dir, strerror(errno));
+    } else if (cond->kind == OBJSTORE_IF_ABSENT) {
+        if (link(tp, dst) != 0)
+            rc = errno == EEXIST ? st_err_set(err, ST_ECONFLICT,
+                                              "%s: put %s: precondition failed: the object exists",
+                                              s->name, key)
+                                 : st_err_set(err, ST_EIO, "%s: put %s: link: %s", s->name, key,
+                                              strerror(errno));
+    } else if (!(rc = cond_holds(s, key, cond, err))) {
+        if (rename(tp, dst) == 0)
+            renamed = 1;
+        else
+            rc = st_err_set(err, ST_EIO, "%s: put %s: rename: %s", s->name, key, strerror(errno));
+    }
+    if (!renamed)
+        unlink(tp); /* the link's other name, or the unused temp file */
+    if (!rc)
+        rc = st_fsync_dir(dir, err);
+    if (dfd >= 0)
+        close(dfd); /* drops the lock */
+    if (!rc && etag)
+        content_etag(p, len, etag);
+done:
+    if (fd >= 0)
+        close(fd);
+    st_free(dst);
+    st_free(dir);
+    st_buf_release(&tmp);
+    return rc;
+}
+
+static int fs_supports_conditional(const objstore *s)
+{
+    (void)s;
+    return 1;
 }
 
 static int fs_del(objstore *s, const char *key, st_err *err)
@@ -428,6 +562,9 @@ static const objstore_ops fs_ops = {
     .put = fs_put,
     .put_file = fs_put_file,
     .del = fs_del,
+    .get_etag = fs_get_etag,
+    .put_if = fs_put_if,
+    .supports_conditional = fs_supports_conditional,
     .free = fs_free,
 };
 

@@ -15,6 +15,8 @@ objstore_class objstore_err_class(int code)
         return OBJSTORE_CLASS_RETRY;
     case ST_ENOTFOUND:
         return OBJSTORE_CLASS_NOTFOUND;
+    case ST_ECONFLICT:
+        return OBJSTORE_CLASS_CONFLICT;
     default:
         return OBJSTORE_CLASS_FATAL;
     }
@@ -161,4 +163,32 @@ int objstore_delete(objstore *s, const char *key, st_err *err)
 {
     int rc = objstore_key_check(s, key, 0, err);
     return rc ? rc : s->ops->del(s, key, err);
+}
+
+int objstore_get_etag(objstore *s, const char *key, st_buf *out, size_t max,
+                      char etag[OBJSTORE_ETAG_MAX], st_err *err)
+{
+    etag[0] = '\0';
+    int rc = objstore_key_check(s, key, 0, err);
+    return rc ? rc : s->ops->get_etag(s, key, out, max, etag, err);
+}
+
+int objstore_put_if(objstore *s, const char *key, const void *p, size_t len,
+                    const objstore_cond *cond, char etag[OBJSTORE_ETAG_MAX], st_err *err)
+{
+    if (etag)
+        etag[0] = '\0';
+    int rc = objstore_key_check(s, key, 0, err);
+    if (rc)
+        return rc;
+    if (!cond || (cond->kind != OBJSTORE_IF_ABSENT && cond->kind != OBJSTORE_IF_MATCH) ||
+        (cond->kind == OBJSTORE_IF_MATCH &&
+         (!cond->etag || !cond->etag[0] || strlen(cond->etag) >= OBJSTORE_ETAG_MAX)))
+        return st_err_set(err, ST_EINVAL, "%s: put %s: no usable condition", s->name, key);
+    return s->ops->put_if(s, key, p, len, cond, etag, err);
+}
+
+int objstore_supports_conditional(const objstore *s)
+{
+    return s->ops->supports_conditional(s);
 }

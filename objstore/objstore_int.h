@@ -22,6 +22,11 @@ typedef struct objstore_ops {
     int (*put)(objstore *s, const char *key, const void *p, size_t len, st_err *err);
     int (*put_file)(objstore *s, const char *key, const char *path, st_err *err);
     int (*del)(objstore *s, const char *key, st_err *err);
+    /* cond is checked (kind is one of objstore_cond_kind); etag may be NULL */
+    int (*get_etag)(objstore *s, const char *key, st_buf *out, size_t max, char *etag, st_err *err);
+    int (*put_if)(objstore *s, const char *key, const void *p, size_t len,
+                  const objstore_cond *cond, char *etag, st_err *err);
+    int (*supports_conditional)(const objstore *s);
     void (*free)(objstore *s);
 } objstore_ops;
 

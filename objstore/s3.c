@@ -7,9 +7,11 @@
  * status and the AWS code. Operations follow the S3 REST API: ListObjectsV2 (paginated with
  * continuation tokens, streamed page by page), GetObject (whole or Range, every length
  * checked), HeadObject, PutObject (payload SHA-256 signed, or UNSIGNED-PAYLOAD over TLS),
- * multipart uploads (Create, UploadPart in parallel, Complete; Abort on any failure) and
- * DeleteObject. Credentials come from the config, the AWS_* environment, or an STS
- * AssumeRoleWithWebIdentity exchange that is refreshed before it expires.
+ * multipart uploads (Create, UploadPart in parallel, Complete; Abort on any failure),
+ * conditional PutObject (If-None-Match: * and If-Match; 412 and 409 ConditionalRequestConflict
+ * are ST_ECONFLICT, a 501 refusal turns them off for the store) and DeleteObject. Credentials come
+ * from the config, the AWS_* environment, or an STS AssumeRoleWithWebIdentity exchange that is
+ * refreshed before it expires.
  */
 #include "s3_int.h"
 
@@ -80,6 +82,7 @@ typedef struct s3_store {
 
     s3_retry_policy retry;
     _Atomic uint64_t n_requests, n_retries, n_parts, n_multiparts, n_aborts, n_sts, max_in_use;
+    atomic_int no_conditional; /* the server refused a conditional PUT */
 } s3_store;
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -301,6 +304,7 @@ typedef struct s3_req {
     const char *url; /* a whole URL instead (STS); not signed */
     const char *range;
     uint64_t range_off, range_len; /* what range asked for (range_len OBJSTORE_WHOLE: to end) */
+    const char *if_none_match, *if_match; /* conditional PUT headers */
     const uint8_t *body;
     uint64_t body_len;
     int has_body, sign_payload, with_meta, error_in_200, ok416;
@@ -580,6 +584,10 @@ static int perform(s3_store *s, s3_req *r, const creds *c, CURL *h, CURLcode *cc
         hdr[nh++] = (sigv4_pair){"Range", r->range};
     if (r->content_type)
         hdr[nh++] = (sigv4_pair){"Content-Type", r->content_type};
+    if (r->if_none_match)
+        hdr[nh++] = (sigv4_pair){"If-None-Match", r->if_none_match};
+    if (r->if_match)
+        hdr[nh++] = (sigv4_pair){"If-Match", r->if_match};
     for (size_t i = 0; r->with_meta && i < s->nmeta && nh < ST_ARRAY_LEN(hdr); i++)
         hdr[nh++] = (sigv4_pair){s->meta_names[i], s->meta_values[i]};
 
@@ -736,6 +744,8 @@ static const char *code_hint(const char *code)
         {"NoSuchBucket", "the bucket does not exist"},
         {"NoSuchKey", "not found"},
         {"SlowDown", "the server asks to slow down"},
+        {"PreconditionFailed", "another writer changed or created the object first"},
+        {"ConditionalRequestConflict", "another conditional write to the object was under way"},
         {"InvalidIdentityToken", "the web identity token was refused"},
     };
     for (size_t i = 0; i < ST_ARRAY_LEN(hints); i++)
@@ -763,6 +773,8 @@ static int http_class(const s3_req *r, int *retry)
                                        "AccountProblem",
                                        NULL};
     static const char *const notfound[] = {"NoSuchKey", "NoSuchBucket", "NoSuchUpload", NULL};
+    static const char *const conflict[] = {"PreconditionFailed", "ConditionalRequestConflict",
+                                           NULL};
     long st = r->status;
     *retry = 0;
     if (code_in(r->aws_code, transient) || st == 429 || st == 408 || (st >= 500 && st != 501)) {
@@ -771,6 +783,9 @@ static int http_class(const s3_req *r, int *retry)
     }
     if (code_in(r->aws_code, notfound) || st == 404)
         return ST_ENOTFOUND;
+    /* 409 ConditionalRequestConflict: AWS' answer to the loser of racing conditional writes */
+    if (code_in(r->aws_code, conflict) || st == 412)
+        return ST_ECONFLICT;
     if (code_in(r->aws_code, auth) || st == 401 || st == 403)
         return ST_EAUTH;
     if (strcmp(r->aws_code, "EntityTooLarge") == 0 || st == 413)
@@ -1344,7 +1359,9 @@ static int s3_iter(objstore *o, const char *prefix, int recursive, objstore_iter
 
 /* ---- reading ------------------------------------------------------------------------------- */
 
-static int get_into(s3_store *s, const char *key, uint64_t off, uint64_t len, sink *k, st_err *err)
+/* etag (may be NULL) receives the ETag of the version read. */
+static int get_into(s3_store *s, const char *key, uint64_t off, uint64_t len, sink *k, char *etag,
+                    st_err *err)
 {
     char range[64];
     if (len != OBJSTORE_WHOLE && len > UINT64_MAX - off)
@@ -1374,12 +1391,18 @@ static int get_into(s3_store *s, const char *key, uint64_t off, uint64_t len, si
         else
             sink_reset(k);
     }
+    if (!rc && etag) {
+        if (r.etag[0])
+            copy_text(etag, OBJSTORE_ETAG_MAX, r.etag, strlen(r.etag));
+        else
+            rc = st_err_set(err, ST_EIO, "%s: get %s: no ETag in the answer", s->base.name, key);
+    }
     req_release(&r);
     return rc;
 }
 
-static int s3_get_range(objstore *o, const char *key, uint64_t off, uint64_t len, st_buf *out,
-                        size_t max, st_err *err)
+static int get_buf(objstore *o, const char *key, uint64_t off, uint64_t len, st_buf *out,
+                   size_t max, char *etag, st_err *err)
 {
     sink k;
     memset(&k, 0, sizeof(k));
@@ -1387,10 +1410,22 @@ static int s3_get_range(objstore *o, const char *key, uint64_t off, uint64_t len
     k.buf_start = out->len;
     k.fd = -1;
     k.max = max;
-    int rc = get_into((s3_store *)o, key, off, len, &k, err);
+    int rc = get_into((s3_store *)o, key, off, len, &k, etag, err);
     if (rc)
         out->len = k.buf_start;
     return rc;
+}
+
+static int s3_get_range(objstore *o, const char *key, uint64_t off, uint64_t len, st_buf *out,
+                        size_t max, st_err *err)
+{
+    return get_buf(o, key, off, len, out, max, NULL, err);
+}
+
+static int s3_get_etag(objstore *o, const char *key, st_buf *out, size_t max, char *etag,
+                       st_err *err)
+{
+    return get_buf(o, key, 0, OBJSTORE_WHOLE, out, max, etag, err);
 }
 
 static int s3_get_file(objstore *o, const char *key, const char *path, st_err *err)
@@ -1421,7 +1456,7 @@ static int s3_get_file(objstore *o, const char *key, const char *path, st_err *e
         memset(&k, 0, sizeof(k));
         k.fd = fd;
         k.path = (const char *)tmp.p;
-        rc = get_into(s, key, 0, OBJSTORE_WHOLE, &k, err);
+        rc = get_into(s, key, 0, OBJSTORE_WHOLE, &k, NULL, err);
         if (!rc && fsync(fd) != 0)
             rc = st_err_set(err, ST_EIO, "%s: get %s: fsync %s: %s", o->name, key, k.path,
                             strerror(errno));
@@ -1464,21 +1499,42 @@ static int s3_attributes(objstore *o, const char *key, objstore_attrs *out, st_e
 
 /* ---- writing ------------------------------------------------------------------------------- */
 
-static int put_single(s3_store *s, const char *key, const void *p, size_t len, st_err *err)
+/* One PutObject, conditional when cond is given (then etag, if not NULL, gets the new ETag). */
+static int put_single(s3_store *s, const char *key, const void *p, size_t len,
+                      const objstore_cond *cond, char *etag, st_err *err)
 {
     if (len > MAX_SINGLE_PUT)
-        return st_err_set(err, ST_ETOOBIG,
-                          "%s: put %s: %zu bytes is above S3's 5 GiB single PUT limit and "
-                          "disable_multipart is set",
-                          s->base.name, key, len);
+        return st_err_set(
+            err, ST_ETOOBIG, "%s: put %s: %zu bytes is above S3's 5 GiB single PUT limit%s",
+            s->base.name, key, len,
+            cond ? " (conditional puts are never multipart)" : " and disable_multipart is set");
     s3_req r;
-    req_init(&r, "put", "PUT", key);
+    req_init(&r, cond ? "conditional put" : "put", "PUT", key);
     r.body = p;
     r.body_len = len;
     r.has_body = 1;
     r.sign_payload = !s->tls;
     r.with_meta = 1;
-    int rc = s3_call(s, &r, err);
+    if (cond && cond->kind == OBJSTORE_IF_ABSENT)
+        r.if_none_match = "*";
+    else if (cond)
+        r.if_match = cond->etag;
+    st_err mine;
+    st_err_init(&mine);
+    int rc = s3_call(s, &r, &mine);
+    if (cond && (rc == ST_EUNSUPP || strcmp(r.aws_code, "NotImplemented") == 0)) {
+        atomic_store(&s->no_conditional, 1);
+        rc = st_err_set(err, ST_EUNSUPP, "%s (the store does not support conditional writes)",
+                        mine.msg);
+    } else if (cond && rc == ST_ENOTFOUND && cond->kind == OBJSTORE_IF_MATCH &&
+               strcmp(r.aws_code, "NoSuchBucket") != 0) {
+        rc =
+            st_err_set(err, ST_ECONFLICT, "%s (precondition failed: the object is gone)", mine.msg);
+    } else if (rc) {
+        st_err_copy(err, &mine);
+    } else if (etag) {
+        copy_text(etag, OBJSTORE_ETAG_MAX, r.etag, strlen(r.etag));
+    }
     req_release(&r);
     return rc;
 }
@@ -1696,7 +1752,18 @@ static int s3_put(objstore *o, const char *key, const void *p, size_t len, st_er
     s3_store *s = (s3_store *)o;
     if (!s->disable_multipart && len > s->part_size)
         return put_multipart(s, key, p, len, err);
-    return put_single(s, key, p, len, err);
+    return put_single(s, key, p, len, NULL, NULL, err);
+}
+
+static int s3_put_if(objstore *o, const char *key, const void *p, size_t len,
+                     const objstore_cond *cond, char *etag, st_err *err)
+{
+    return put_single((s3_store *)o, key, p, len, cond, etag, err);
+}
+
+static int s3_supports_conditional(const objstore *o)
+{
+    return !atomic_load(&((s3_store *)o)->no_conditional);
 }
 
 static int s3_put_file(objstore *o, const char *key, const char *path, st_err *err)
@@ -1771,6 +1838,9 @@ static const objstore_ops s3_ops = {
     .put = s3_put,
     .put_file = s3_put_file,
     .del = s3_del,
+    .get_etag = s3_get_etag,
+    .put_if = s3_put_if,
+    .supports_conditional = s3_supports_conditional,
     .free = s3_free,
 };
 

@@ -2,7 +2,11 @@
  * test_acceptance.c - one acceptance suite for every object-store backend (Thanos'
  * objtesting.ForeachStore idea): put/get/range/delete/attributes/exists, listing with and
  * without a delimiter over more than 1000 keys, get_file/put_file, a >= 64 MiB object (multipart
- * on S3), keys with spaces, '+', '%' and UTF-8, not-found classes and key validation.
+ * on S3), keys with spaces, '+', '%' and UTF-8, not-found classes and key validation, and
+ * conditional puts: where the store takes them, "absent" and "ETag equals" exclude as they
+ * should; where it refuses them (Swift's s3api), the refusal is clean, is remembered by the
+ * handle, and writes nothing. Which of the two held is printed ("# conditional puts: ...") for
+ * the calling script to pin.
  *
  * With STRATA_TEST_OBJSTORE_CONFIG=<objstore YAML file> it runs against that store (S3 in
  * tests/scripts/test_s3.sh); without it against a temporary FILESYSTEM store. Every key lives
@@ -719,6 +723,61 @@ static void objstore__one_handle_serves_many_threads(void **state)
     parallel(64, 8, conc_op, "concurrent put/get");
 }
 
+static void objstore__conditional_puts_exclude_or_are_refused_cleanly(void **state)
+{
+    (void)state;
+    st_err err;
+    st_err_init(&err);
+    char e1[OBJSTORE_ETAG_MAX], e2[OBJSTORE_ETAG_MAX], got[OBJSTORE_ETAG_MAX];
+    objstore_cond absent = {OBJSTORE_IF_ABSENT, NULL};
+    int rc = objstore_put_if(g.s, k("cond/lease"), "one", 3, &absent, e1, &err);
+    int ex = 1;
+    if (rc == ST_EUNSUPP) {
+        printf("# conditional puts: refused by the store: %s\n", err.msg);
+        assert_false(objstore_supports_conditional(g.s));
+        st_err_init(&err);
+        must(objstore_exists(g.s, k("cond/lease"), &ex, &err), &err, "exists");
+        assert_int_equal(ex, 0); /* nothing written */
+        /* the ETag of a read is still there, for callers that compare versions themselves */
+        put_str(k("cond/lease"), "one");
+        st_buf b;
+        st_buf_init(&b, 0);
+        must(objstore_get_etag(g.s, k("cond/lease"), &b, 0, got, &err), &err, "get_etag");
+        assert_true(got[0] != '\0');
+        st_buf_release(&b);
+        return;
+    }
+    must(rc, &err, "absent on a new key");
+    assert_true(objstore_supports_conditional(g.s));
+    rc = objstore_put_if(g.s, k("cond/lease"), "two", 3, &absent, NULL, &err);
+    if (rc == 0)
+        fail_msg("the store ignored If-None-Match: * (a second create succeeded)");
+    assert_int_equal(rc, ST_ECONFLICT);
+
+    st_buf b;
+    st_buf_init(&b, 0);
+    st_err_init(&err);
+    must(objstore_get_etag(g.s, k("cond/lease"), &b, 0, got, &err), &err, "get_etag");
+    assert_int_equal(b.len, 3);
+    assert_memory_equal(b.p, "one", 3);
+    if (e1[0])
+        assert_string_equal(got, e1);
+
+    objstore_cond match = {OBJSTORE_IF_MATCH, got};
+    must(objstore_put_if(g.s, k("cond/lease"), "three", 5, &match, e2, &err), &err, "match");
+    rc = objstore_put_if(g.s, k("cond/lease"), "four", 4, &match, NULL, &err);
+    if (rc == 0)
+        fail_msg("the store ignored If-Match (a stale version was replaced)");
+    assert_int_equal(rc, ST_ECONFLICT);
+    b.len = 0;
+    st_err_init(&err);
+    must(objstore_get(g.s, k("cond/lease"), &b, 0, &err), &err, "get");
+    assert_int_equal(b.len, 5);
+    assert_memory_equal(b.p, "three", 5);
+    st_buf_release(&b);
+    printf("# conditional puts: honoured\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -735,6 +794,7 @@ int main(void)
         cmocka_unit_test(objstore__files_go_up_and_come_down_atomically),
         cmocka_unit_test(objstore__a_70_mib_object_round_trips_by_buffer_and_by_file),
         cmocka_unit_test(objstore__one_handle_serves_many_threads),
+        cmocka_unit_test(objstore__conditional_puts_exclude_or_are_refused_cleanly),
     };
     return cmocka_run_group_tests(tests, suite_setup, suite_teardown);
 }

@@ -6,7 +6,9 @@
  * any length, errors inside a 200 CompleteMultipartUpload, ExpiredToken. Each case checks that
  * the operation retried and succeeded with exact bytes, or failed with a clear error of the
  * right class; never a silent short read. Also the credential chain: environment keys and STS
- * AssumeRoleWithWebIdentity with refresh before expiry, from many threads.
+ * AssumeRoleWithWebIdentity with refresh before expiry, from many threads. Conditional puts:
+ * the fake honours If-None-Match: * and If-Match as S3 does (412, 404 for a missing key), with
+ * ETags that follow the content; 409 ConditionalRequestConflict and a 501 refusal are scripted.
  */
 #include "tests/util/testutil.h"
 
@@ -89,6 +91,7 @@ typedef struct fake {
     int requests, gets, puts, heads, lists, aborts, completes, part_puts, sts_calls;
     int accepts, in_flight, max_in_flight;
     char last_ak[64], last_token[128], last_meta[128], last_class[128];
+    char last_if_none_match[64], last_if_match[128]; /* of the last PUT */
     int token_mismatch;
     /* STS */
     char sts_token[128];
@@ -145,6 +148,15 @@ static counts fake_counts(void)
     memcpy(c.last_token, F.last_token, sizeof(c.last_token));
     pthread_mutex_unlock(&F.mu);
     return c;
+}
+
+/* The fake's ETag: a quoted FNV-1a of the content, so it changes with the content. */
+static void fake_etag(const uint8_t *p, size_t n, char out[24])
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ull;
+    snprintf(out, 24, "\"%016llx\"", (unsigned long long)h);
 }
 
 /* under mu */
@@ -512,6 +524,12 @@ static int serve_one(conn *c)
             snprintf(F.last_ak, sizeof(F.last_ak), "%.*s", (int)n, cr + 11);
         }
     }
+    if (strcmp(method, "PUT") == 0) {
+        if (!header(h, "if-none-match", F.last_if_none_match, sizeof(F.last_if_none_match)))
+            F.last_if_none_match[0] = '\0';
+        if (!header(h, "if-match", F.last_if_match, sizeof(F.last_if_match)))
+            F.last_if_match[0] = '\0';
+    }
     if (strcmp(method, "PUT") == 0 || strcmp(method, "POST") == 0) {
         char mb[128];
         snprintf(F.last_meta, sizeof(F.last_meta), "%s",
@@ -609,9 +627,24 @@ static int serve_one(conn *c)
             reply(c->fd, 200, et, NULL, 0);
         }
     } else if (strcmp(method, "PUT") == 0) {
-        F.puts++;
-        store_obj(key, body, clen);
-        reply(c->fd, 200, "ETag: \"fake\"\r\n", NULL, 0);
+        fobj *o = find_obj(key, NULL);
+        char cur[24] = "", et[64];
+        if (o)
+            fake_etag(o->data, o->len, cur);
+        if ((F.last_if_none_match[0] && o) ||
+            (F.last_if_match[0] && o && strcmp(F.last_if_match, cur) != 0)) {
+            reply_error(c->fd, 412, "PreconditionFailed", 0);
+            free(body);
+        } else if (F.last_if_match[0] && !o) {
+            reply_error(c->fd, 404, "NoSuchKey", 0);
+            free(body);
+        } else {
+            F.puts++;
+            fake_etag(body, clen, cur);
+            store_obj(key, body, clen);
+            snprintf(et, sizeof(et), "ETag: %s\r\n", cur);
+            reply(c->fd, 200, et, NULL, 0);
+        }
     } else if (strcmp(method, "POST") == 0 && qparam(query, "uploads", qv, sizeof(qv))) {
         fupload *u = &F.ups[F.nups++];
         memset(u, 0, sizeof(*u));
@@ -722,9 +755,10 @@ static int serve_one(conn *c)
         size_t n = (size_t)(b - a + 1);
         if (o->len == 0)
             n = 0;
-        char extra[256];
+        char extra[256], et[24];
+        fake_etag(o->data, o->len, et);
         snprintf(extra, sizeof(extra),
-                 "Last-Modified: Wed, 21 Oct 2015 07:28:00 GMT\r\nETag: \"e\"\r\n");
+                 "Last-Modified: Wed, 21 Oct 2015 07:28:00 GMT\r\nETag: %s\r\n", et);
         if (ranged)
             snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra),
                      "Content-Range: bytes %llu-%llu/%zu\r\n", a, b, o->len);
@@ -1676,6 +1710,102 @@ static void creds__web_identity_is_fetched_refreshed_before_expiry_and_shared(vo
     tu_tmpdir_free(dir);
 }
 
+/* ---- conditional puts ----------------------------------------------------------------------- */
+
+static void last_conditions(char *inm, char *im)
+{
+    pthread_mutex_lock(&F.mu);
+    strcpy(inm, F.last_if_none_match);
+    strcpy(im, F.last_if_match);
+    pthread_mutex_unlock(&F.mu);
+}
+
+static void conditional__headers_go_out_and_412_409_404_are_conflicts(void **state)
+{
+    (void)state;
+    objstore *s = open_default();
+    st_err err;
+    st_err_init(&err);
+    char e1[OBJSTORE_ETAG_MAX], e2[OBJSTORE_ETAG_MAX], got[OBJSTORE_ETAG_MAX], inm[64], im[128];
+    objstore_cond absent = {OBJSTORE_IF_ABSENT, NULL};
+    fake_reset_counters();
+    assert_true(objstore_supports_conditional(s));
+
+    if (objstore_put_if(s, "c/lease", "one", 3, &absent, e1, &err))
+        fail_msg("absent on a new key: %s", err.msg);
+    last_conditions(inm, im);
+    assert_string_equal(inm, "*");
+    assert_string_equal(im, "");
+    assert_true(e1[0] == '"');
+
+    int rc = objstore_put_if(s, "c/lease", "two", 3, &absent, NULL, &err);
+    if (rc != ST_ECONFLICT || !strstr(err.msg, "412 PreconditionFailed"))
+        fail_msg("absent on an existing key: rc %d: %s", rc, err.msg);
+    assert_int_equal(objstore_err_class(rc), OBJSTORE_CLASS_CONFLICT);
+
+    st_buf b;
+    st_buf_init(&b, 0);
+    st_err_init(&err);
+    if (objstore_get_etag(s, "c/lease", &b, 0, got, &err))
+        fail_msg("get_etag: %s", err.msg);
+    assert_int_equal(b.len, 3);
+    assert_memory_equal(b.p, "one", 3); /* the conflict wrote nothing */
+    assert_string_equal(got, e1);
+
+    objstore_cond match = {OBJSTORE_IF_MATCH, e1};
+    if (objstore_put_if(s, "c/lease", "three", 5, &match, e2, &err))
+        fail_msg("match on the current version: %s", err.msg);
+    last_conditions(inm, im);
+    assert_string_equal(inm, "");
+    assert_string_equal(im, e1);
+    assert_string_not_equal(e2, e1);
+    assert_int_equal(objstore_put_if(s, "c/lease", "four", 4, &match, NULL, &err), ST_ECONFLICT);
+    st_err_init(&err);
+    assert_int_equal(objstore_put_if(s, "c/gone", "x", 1, &match, NULL, &err), ST_ECONFLICT);
+
+    /* AWS' answer to the loser of two racing conditional writes: a conflict, not retried */
+    fake_reset_counters();
+    fake_rule("PUT", "/bkt/c/lease", 1, A_STATUS, 409, "ConditionalRequestConflict");
+    match.etag = e2;
+    st_err_init(&err);
+    rc = objstore_put_if(s, "c/lease", "five", 4, &match, NULL, &err);
+    if (rc != ST_ECONFLICT || fake_counts().requests != 1)
+        fail_msg("409: rc %d after %d requests: %s", rc, fake_counts().requests, err.msg);
+    /* a transient failure is retried, with its condition */
+    fake_reset_counters();
+    fake_rule("PUT", "/bkt/c/lease", 1, A_STATUS, 503, "SlowDown");
+    st_err_init(&err);
+    if (objstore_put_if(s, "c/lease", "six", 3, &match, NULL, &err))
+        fail_msg("retried conditional put: %s", err.msg);
+    assert_int_equal(fake_counts().requests, 2);
+    b.len = 0;
+    st_err_init(&err);
+    assert_int_equal(objstore_get(s, "c/lease", &b, 0, &err), 0);
+    assert_memory_equal(b.p, "six", 3);
+    st_buf_release(&b);
+    objstore_free(s);
+}
+
+static void conditional__a_501_refusal_turns_them_off_and_plain_puts_go_on(void **state)
+{
+    (void)state;
+    objstore *s = open_default();
+    st_err err;
+    st_err_init(&err);
+    objstore_cond absent = {OBJSTORE_IF_ABSENT, NULL};
+    fake_reset_counters();
+    fake_rule("PUT", "/bkt/c/refused", 1, A_STATUS, 501, "NotImplemented");
+    int rc = objstore_put_if(s, "c/refused", "x", 1, &absent, NULL, &err);
+    if (rc != ST_EUNSUPP || !strstr(err.msg, "does not support conditional writes"))
+        fail_msg("rc %d: %s", rc, err.msg);
+    assert_int_equal(fake_counts().requests, 1); /* 501 is not retried */
+    assert_false(objstore_supports_conditional(s));
+    st_err_init(&err);
+    if (objstore_put(s, "c/refused", "x", 1, &err))
+        fail_msg("plain put: %s", err.msg);
+    objstore_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1693,6 +1823,8 @@ int main(void)
         cmocka_unit_test(conn__requests_reuse_connections_within_the_concurrency_bound),
         cmocka_unit_test(creds__config_then_environment),
         cmocka_unit_test(creds__web_identity_is_fetched_refreshed_before_expiry_and_shared),
+        cmocka_unit_test(conditional__headers_go_out_and_412_409_404_are_conflicts),
+        cmocka_unit_test(conditional__a_501_refusal_turns_them_off_and_plain_puts_go_on),
     };
     return cmocka_run_group_tests(tests, fake_start, fake_stop);
 }
