@@ -159,10 +159,12 @@ void st_log_status(const char *line)
         n = sizeof(status) - 1;
     if (n || status_len) {
         fputs("\r\033[K", stderr);
-        fwrite(line, 1, n, stderr);
+        if (n)
+            fwrite(line, 1, n, stderr);
         fflush(stderr);
     }
-    memcpy(status, line ? line : "", n);
+    if (n)
+        memcpy(status, line, n);
     status_len = n;
     pthread_mutex_unlock(&log_mu);
 }
