@@ -288,6 +288,9 @@ typedef struct codec_series {
     uint64_t ref; /* byte offset / 16 */
     uint32_t nlabels;
     const codec_label *labels;
+    /* index v2: the labels' symbol refs as stored, 2 per label (name, value), which sort like
+     * the strings; NULL for v1 */
+    const uint32_t *symrefs;
     uint32_t nchunks;
     const codec_chunk_meta *chunks;
 } codec_series;
@@ -296,6 +299,8 @@ typedef struct codec_series {
 typedef struct codec_series_buf {
     codec_label *labels;
     uint32_t labels_cap;
+    uint32_t *symrefs;
+    uint32_t symrefs_cap;
     codec_chunk_meta *chunks;
     uint32_t chunks_cap;
 } codec_series_buf;

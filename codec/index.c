@@ -71,6 +71,8 @@ void codec_series_buf_init(codec_series_buf *b)
 {
     b->labels = NULL;
     b->labels_cap = 0;
+    b->symrefs = NULL;
+    b->symrefs_cap = 0;
     b->chunks = NULL;
     b->chunks_cap = 0;
 }
@@ -78,6 +80,7 @@ void codec_series_buf_init(codec_series_buf *b)
 void codec_series_buf_release(codec_series_buf *b)
 {
     st_free(b->labels);
+    st_free(b->symrefs);
     st_free(b->chunks);
     codec_series_buf_init(b);
 }
@@ -502,7 +505,9 @@ int codec_index_series(const codec_index *idx, uint64_t ref, codec_series_buf *s
                           "bytes",
                           (unsigned long long)ref, (unsigned long long)nl,
                           (unsigned long long)blen);
-    if (grow((void **)&sb->labels, &sb->labels_cap, nl, sizeof(*sb->labels)))
+    int v2 = idx->version != 1;
+    if (grow((void **)&sb->labels, &sb->labels_cap, nl, sizeof(*sb->labels)) ||
+        (v2 && grow((void **)&sb->symrefs, &sb->symrefs_cap, 2 * nl, sizeof(*sb->symrefs))))
         return st_err_set(err, ST_ENOMEM, "%s: out of memory for %llu labels", idx->name,
                           (unsigned long long)nl);
     for (uint64_t i = 0; i < nl; i++) {
@@ -519,7 +524,13 @@ int codec_index_series(const codec_index *idx, uint64_t ref, codec_series_buf *s
                               "symbol %llu or %llu",
                               (unsigned long long)ref, (unsigned long long)i,
                               (unsigned long long)nref, (unsigned long long)vref);
-        if (i > 0 && codec_str_cmp(sb->labels[i - 1].name, l->name) >= 0)
+        if (v2) { /* sym_lookup checked both refs: they fit 32 bits */
+            sb->symrefs[2 * i] = (uint32_t)nref;
+            sb->symrefs[2 * i + 1] = (uint32_t)vref;
+        }
+        /* v2 symbol refs sort like the strings */
+        if (i > 0 && (v2 ? sb->symrefs[2 * i - 2] >= sb->symrefs[2 * i]
+                         : codec_str_cmp(sb->labels[i - 1].name, l->name) >= 0))
             return ST_CORRUPT(err, idx->name, at,
                               "series ref %llu: label names not strictly "
                               "ascending at label %llu",
@@ -567,6 +578,7 @@ int codec_index_series(const codec_index *idx, uint64_t ref, codec_series_buf *s
     s->ref = ref;
     s->nlabels = (uint32_t)nl;
     s->labels = sb->labels;
+    s->symrefs = v2 ? sb->symrefs : NULL;
     s->nchunks = (uint32_t)nc;
     s->chunks = sb->chunks;
     return 0;

@@ -590,6 +590,7 @@ typedef struct ochunk {
 typedef struct series_job {
     codec_label *labels; /* in the batch arena */
     uint32_t nlabels;
+    uint32_t *symrefs; /* the input's symbol refs (2 per label), NULL for a v1 index */
     uint64_t ref;
     codec_chunk_meta *chunks;
     uint32_t nchunks;
@@ -1018,13 +1019,13 @@ static int add_job(batch *b, const codec_series *s, st_err *err)
     j->chunks = st_arena_alloc(&b->arena, sizeof(codec_chunk_meta) * (s->nchunks ? s->nchunks : 1));
     if (!j->labels || !j->chunks)
         return st_err_set(err, ST_ENOMEM, "downsample: out of memory");
-    for (uint32_t i = 0; i < s->nlabels; i++) {
-        const codec_label *l = &s->labels[i];
-        char *nm = st_arena_strndup(&b->arena, l->name.p, l->name.len);
-        char *vl = st_arena_strndup(&b->arena, l->value.p, l->value.len);
-        if (!nm || !vl)
+    /* the strings stay in the input's mapped symbol table */
+    memcpy(j->labels, s->labels, sizeof(codec_label) * s->nlabels);
+    if (s->symrefs && s->nlabels) {
+        /* each output's symbol table is the input's: the refs carry over */
+        if (!(j->symrefs = st_arena_alloc(&b->arena, sizeof(uint32_t) * 2 * s->nlabels)))
             return st_err_set(err, ST_ENOMEM, "downsample: out of memory");
-        j->labels[i] = (codec_label){{nm, l->name.len}, {vl, l->value.len}};
+        memcpy(j->symrefs, s->symrefs, sizeof(uint32_t) * 2 * s->nlabels);
     }
     if (s->nchunks)
         memcpy(j->chunks, s->chunks, sizeof(codec_chunk_meta) * s->nchunks);
@@ -1109,8 +1110,8 @@ static int write_batch(dsr *d, writer *w, batch *b, downsample_stats *st, st_err
             for (uint32_t c = 0; c < n; c++)
                 w->metas[c] = (codec_chunk_meta){
                     .mint = j->out[k][c].mint, .maxt = j->out[k][c].maxt, .ref = w->refs[c]};
-            if ((rc = codec_index_writer_add_series(o->iw, j->labels, j->nlabels, w->metas, n, NULL,
-                                                    err)))
+            if ((rc = codec_index_writer_add_series_refs(o->iw, j->labels, j->nlabels, j->symrefs,
+                                                         w->metas, n, NULL, err)))
                 return rc;
             o->series++;
             o->chunks += n;

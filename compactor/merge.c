@@ -99,6 +99,9 @@ struct merger {
     const merge_opts *o;
     int64_t mint, maxt;           /* output range, closed: [minTime, maxTime - 1] */
     const codec_index_writer *iw; /* workers resolve symbol refs in it */
+    /* per input, its symbol i's ref in the output; NULL when an input has a v1 index (labels
+     * are then compared as strings and resolved by the workers) */
+    uint32_t **symmap;
     progress *prog;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -476,6 +479,8 @@ static int finish_series(batch *b, series_job *j)
             return rc;
         j->samples += n;
     }
+    if (j->refs)
+        return 0; /* the reader mapped them */
     j->refs = st_arena_alloc(&b->arena, sizeof(uint32_t) * 2 * (j->nlabels ? j->nlabels : 1));
     if (!j->refs)
         return st_err_set(&b->err, ST_ENOMEM, "merge: out of memory");
@@ -632,12 +637,49 @@ typedef struct in_cursor {
     codec_series_iter *it;
     const codec_series *cur;
     uint32_t input;
+    const uint32_t *map; /* the merger's symmap[input], or NULL */
+    uint32_t *orefs;     /* with map: cur's labels as output symbol refs, 2 per label */
+    uint32_t orefs_cap;
 } in_cursor;
+
+/* Label sets as output symbol refs: they sort like the strings, pair by pair. */
+static int refs_cmp(const uint32_t *a, uint32_t na, const uint32_t *b, uint32_t nb)
+{
+    uint32_t n = 2 * ST_MIN(na, nb);
+    for (uint32_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return a[i] < b[i] ? -1 : 1;
+    return na < nb ? -1 : na > nb;
+}
 
 static int cursor_less(const in_cursor *a, const in_cursor *b)
 {
-    int c = codec_labels_cmp(a->cur->labels, a->cur->nlabels, b->cur->labels, b->cur->nlabels);
+    int c =
+        a->map ? refs_cmp(a->orefs, a->cur->nlabels, b->orefs, b->cur->nlabels)
+               : codec_labels_cmp(a->cur->labels, a->cur->nlabels, b->cur->labels, b->cur->nlabels);
     return c < 0 || (c == 0 && a->input < b->input);
+}
+
+/* Move c to its input's next series: 0, ST_ITEROVER or an error. */
+static int cursor_next(in_cursor *c, st_err *err)
+{
+    int rc = codec_series_iter_next(c->it, err);
+    if (rc)
+        return rc;
+    c->cur = codec_series_iter_at(c->it);
+    if (!c->map)
+        return 0;
+    uint32_t n = 2 * c->cur->nlabels;
+    if (n > c->orefs_cap) {
+        uint32_t *o = st_reallocarray(c->orefs, n, sizeof(uint32_t));
+        if (!o)
+            return st_err_set(err, ST_ENOMEM, "merge: out of memory");
+        c->orefs = o;
+        c->orefs_cap = n;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        c->orefs[i] = c->map[c->cur->symrefs[i]]; /* v2 refs were checked by the reader */
+    return 0;
 }
 
 static void cheap_down(in_cursor **h, size_t i, size_t n)
@@ -676,7 +718,24 @@ typedef struct sym_cursor {
     codec_str cur;
 } sym_cursor;
 
-/* The union of the inputs' symbol tables, in order. */
+/* Room for the symbol maps when every input has a v2 index (symbol refs are indexes). */
+static int symmap_create(merger *m, st_err *err)
+{
+    for (size_t i = 0; i < m->nin; i++)
+        if (codec_index_version(m->in[i]->index) == 1)
+            return 0;
+    if (!(m->symmap = st_calloc(m->nin, sizeof(uint32_t *))))
+        return st_err_set(err, ST_ENOMEM, "merge: out of memory");
+    for (size_t i = 0; i < m->nin; i++) {
+        uint32_t n = codec_index_nsymbols(m->in[i]->index);
+        if (!(m->symmap[i] = st_calloc(n ? n : 1, sizeof(uint32_t))))
+            return st_err_set(err, ST_ENOMEM, "merge: out of memory");
+    }
+    return 0;
+}
+
+/* The union of the inputs' symbol tables, in order; with symmap, where each input's symbols
+ * went. */
 static int write_symbols(merger *m, codec_index_writer *iw, st_err *err)
 {
     sym_cursor *c = st_calloc(m->nin, sizeof(*c));
@@ -691,6 +750,7 @@ static int write_symbols(merger *m, codec_index_writer *iw, st_err *err)
     }
     codec_str last = {NULL, 0};
     int have_last = 0;
+    uint32_t out_ref = 0; /* symbols written so far */
     for (;;) {
         int best = -1;
         for (size_t i = 0; i < m->nin; i++)
@@ -704,9 +764,12 @@ static int write_symbols(merger *m, codec_index_writer *iw, st_err *err)
                 goto done;
             last = s;
             have_last = 1;
+            out_ref++;
         }
         for (size_t i = 0; i < m->nin; i++) {
             while (c[i].pos < c[i].n && codec_str_cmp(c[i].cur, s) == 0) {
+                if (m->symmap)
+                    m->symmap[i][c[i].pos] = out_ref - 1;
                 if (++c[i].pos < c[i].n &&
                     (rc = codec_index_symbol(c[i].idx, c[i].pos, &c[i].cur, err)))
                     goto done;
@@ -743,13 +806,20 @@ static int next_series(merger *m, in_cursor **h, size_t *hn, batch *b, st_err *e
         return st_err_set(err, ST_ENOMEM, "merge: out of memory");
     /* the strings stay in the input's mapped symbol table */
     memcpy(j->labels, first->labels, sizeof(codec_label) * first->nlabels);
+    if (h[0]->map) {
+        j->refs = st_arena_alloc(&b->arena, sizeof(uint32_t) * 2 * (j->nlabels ? j->nlabels : 1));
+        if (!j->refs)
+            return st_err_set(err, ST_ENOMEM, "merge: out of memory");
+        memcpy(j->refs, h[0]->orefs, sizeof(uint32_t) * 2 * j->nlabels);
+    }
     j->src = st_arena_alloc(&b->arena, sizeof(src_series) * m->nin);
     if (!j->src)
         return st_err_set(err, ST_ENOMEM, "merge: out of memory");
     /* every input positioned on the same label set, in input order (the heap breaks ties by
      * input index) */
-    while (*hn > 0 &&
-           codec_labels_cmp(h[0]->cur->labels, h[0]->cur->nlabels, j->labels, j->nlabels) == 0) {
+    while (*hn > 0 && (j->refs ? refs_cmp(h[0]->orefs, h[0]->cur->nlabels, j->refs, j->nlabels)
+                               : codec_labels_cmp(h[0]->cur->labels, h[0]->cur->nlabels, j->labels,
+                                                  j->nlabels)) == 0) {
         in_cursor *c = h[0];
         const codec_series *s = c->cur;
         src_series *ss = &j->src[j->nsrc++];
@@ -762,9 +832,8 @@ static int next_series(merger *m, in_cursor **h, size_t *hn, batch *b, st_err *e
             return st_err_set(err, ST_ENOMEM, "merge: out of memory");
         memcpy(cm, s->chunks, sizeof(*cm) * s->nchunks);
         ss->chunks = cm;
-        int rc = codec_series_iter_next(c->it, err);
+        int rc = cursor_next(c, err);
         if (rc == 0) {
-            c->cur = codec_series_iter_at(c->it);
             cheap_down(h, 0, *hn);
         } else if (rc == ST_ITEROVER) {
             h[0] = h[--*hn];
@@ -1120,19 +1189,19 @@ int merge_blocks(codec_block *const *in_unsorted, size_t nin, const char *out_di
     st_free(path);
     if (!(path = st_path_join(tmp, "index")) || (rc = codec_index_writer_create(&w.iw, path, err)))
         goto nomem_or_rc;
-    if ((rc = write_symbols(&m, w.iw, err)))
+    if ((rc = symmap_create(&m, err)) || (rc = write_symbols(&m, w.iw, err)))
         goto done;
 
     for (size_t i = 0; i < nin; i++) {
         cursors[i].input = (uint32_t)i;
+        cursors[i].map = m.symmap ? m.symmap[i] : NULL;
         if ((rc = codec_series_iter_create(&cursors[i].it, in[i]->index, err)))
             goto done;
-        rc = codec_series_iter_next(cursors[i].it, err);
+        rc = cursor_next(&cursors[i], err);
         if (rc == ST_ITEROVER)
             continue;
         if (rc)
             goto done;
-        cursors[i].cur = codec_series_iter_at(cursors[i].it);
         heap[hn++] = &cursors[i];
         cheap_up(heap, hn - 1);
     }
@@ -1264,8 +1333,13 @@ done:
         st_err_init(&ignored);
         st_rmtree(tmp, &ignored);
     }
-    for (size_t i = 0; cursors && i < nin; i++)
+    for (size_t i = 0; cursors && i < nin; i++) {
         codec_series_iter_free(cursors[i].it);
+        st_free(cursors[i].orefs);
+    }
+    for (size_t i = 0; m.symmap && i < nin; i++)
+        st_free(m.symmap[i]);
+    st_free(m.symmap);
     for (size_t i = 0; batches && i < nbatches; i++) {
         st_arena_release(&batches[i].arena);
         sc_release(&batches[i].sc);
