@@ -364,13 +364,8 @@ int codec_index_writer_add_symbol(codec_index_writer *w, codec_str sym, st_err *
 int codec_index_writer_add_series(codec_index_writer *w, const codec_label *labels,
                                   uint32_t nlabels, const codec_chunk_meta *chunks,
                                   uint32_t nchunks, uint64_t *ref, st_err *err);
-/* Resolve labels to their symbol refs, two per label (name, value), trying the refs of a
- * previous series (prev, nprev labels; may be NULL) first. Reads the writer only: once every
- * symbol is added, threads may call it while another adds series. -1 if a string is not a
- * symbol. */
-int codec_index_writer_resolve(const codec_index_writer *w, const codec_label *labels, uint32_t n,
-                               uint32_t *refs, const uint32_t *prev, uint32_t nprev);
-/* codec_index_writer_add_series with the refs codec_index_writer_resolve gave. */
+/* codec_index_writer_add_series with the labels' symbol refs in this index already known (2 per
+ * label, name and value, as codec_series.symrefs holds them); refs NULL looks them up. */
 int codec_index_writer_add_series_refs(codec_index_writer *w, const codec_label *labels,
                                        uint32_t nlabels, const uint32_t *refs,
                                        const codec_chunk_meta *chunks, uint32_t nchunks,

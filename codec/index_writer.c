@@ -521,18 +521,6 @@ static int check_series(codec_index_writer *w, const codec_label *labels, uint32
     return 0;
 }
 
-int codec_index_writer_resolve(const codec_index_writer *w, const codec_label *labels, uint32_t n,
-                               uint32_t *refs, const uint32_t *prev, uint32_t nprev)
-{
-    for (uint32_t i = 0; i < n; i++) {
-        int hint = prev && i < nprev && prev[2 * i] < w->nsyms && prev[2 * i + 1] < w->nsyms;
-        if (sym_ref(w, labels[i].name, hint ? prev[2 * i] : 0, hint, &refs[2 * i]) ||
-            sym_ref(w, labels[i].value, hint ? prev[2 * i + 1] : 0, hint, &refs[2 * i + 1]))
-            return -1;
-    }
-    return 0;
-}
-
 int codec_index_writer_add_series(codec_index_writer *w, const codec_label *labels,
                                   uint32_t nlabels, const codec_chunk_meta *chunks,
                                   uint32_t nchunks, uint64_t *ref, st_err *err)

@@ -467,14 +467,14 @@ static int write_record(codec_chunk_writer *w, const codec_chunk *c, uint64_t *r
     uint8_t head[CODEC_MAX_VARINT_LEN + 1];
     size_t k = codec_put_uvarint(head, c->len);
     head[k++] = c->enc;
-    uint8_t crc[REC_CRC_SIZE];
-    codec_put_be32(crc, c->has_crc ? c->crc
-                                   : codec_crc32c(codec_crc32c(0, &c->enc, 1), c->data, c->len));
     /* A chunk the reader returned sits in its checked record, which is what we write: in
      * zero-copy mode the record goes out from the input's mapping, untouched here (reading it
      * would only cost a cache miss per chunk). */
     if (w->zero_copy && c->has_crc)
-        return put_piece(w, c->data - k, k + (size_t)c->len + sizeof(crc), 1, err);
+        return put_piece(w, c->data - k, k + (size_t)c->len + REC_CRC_SIZE, 1, err);
+    uint8_t crc[REC_CRC_SIZE];
+    codec_put_be32(crc, c->has_crc ? c->crc
+                                   : codec_crc32c(codec_crc32c(0, &c->enc, 1), c->data, c->len));
     int rc = put(w, head, k, err);
     if (!rc && c->len)
         rc = put(w, c->data, c->len, err);

@@ -233,6 +233,8 @@ int markers_put(objstore *s, const char *block_prefix, marker_type t, const char
 /* Read a marker: ST_ENOTFOUND when absent, ST_ECORRUPT when unreadable. */
 int markers_get(objstore *s, const char *block_prefix, marker_type t, marker_info *out,
                 st_err *err);
+/* Whether the block has that marker. */
+int markers_exists(objstore *s, const char *block_prefix, marker_type t, int *exists, st_err *err);
 /* Delete a marker; a missing one is a warning, not an error (*existed = 0). */
 int markers_remove(objstore *s, const char *block_prefix, marker_type t, int *existed, st_err *err);
 /* Quarantine a block that cannot be read: a no-compact mark with reason (NULL:
@@ -439,6 +441,7 @@ int ds_downsample_aggr(const ds_chunks *in, size_t c0, size_t c1, int64_t in_res
 /* Reading history back refuses objects larger than these (compressed, decompressed). */
 #define HISTORY_MAX_OBJECT  (64u << 20)
 #define HISTORY_MAX_DECODED (256u << 20)
+#define HISTORY_MAX_PLANNED (1u << 22) /* actions in one plan, as `strata history` reads it */
 
 typedef struct history history;
 

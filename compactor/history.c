@@ -137,7 +137,7 @@ static json_t *jstr(const char *s)
 
 static void set(history *h, json_t *o, const char *k, json_t *v)
 {
-    if (!o || !v || json_object_set_new(o, k, v))
+    if (!v || json_object_set_new(o, k, v)) /* frees v, and fails on a NULL o */
         h->nomem = 1;
 }
 

@@ -71,6 +71,8 @@ typedef struct run_view {
     size_t maxn;
 } run_view;
 
+/* Index the action and outcome lines by n, which must lie within the plan the run line counts
+ * (or, without one, the lines there are): a line with another n is counted as unreadable. */
 static int view_index(run_view *r)
 {
     for (size_t i = 0; i < r->l.n; i++) {
@@ -79,18 +81,36 @@ static int view_index(run_view *r)
             r->run = o;
         else if (kind_is(o, "summary"))
             r->summary = o;
-        json_int_t n = num(o, "n");
-        if (n > 0 && (size_t)n > r->maxn)
-            r->maxn = (size_t)n;
     }
-    r->action = st_calloc(r->maxn + 1, sizeof(*r->action));
-    r->outcome = st_calloc(r->maxn + 1, sizeof(*r->outcome));
-    if (!r->action || !r->outcome)
-        return ST_ENOMEM;
+    json_int_t planned = r->run ? num(r->run, "planned") : (json_int_t)r->l.n;
+    size_t limit = planned > 0 && planned <= HISTORY_MAX_PLANNED ? (size_t)planned : 0;
     for (size_t i = 0; i < r->l.n; i++) {
         const json_t *o = r->l.v[i];
         json_int_t n = num(o, "n");
-        if (n <= 0)
+        if (!json_object_get(o, "n"))
+            continue;
+        if (n > 0 && (size_t)n <= limit) {
+            r->maxn = ST_MAX(r->maxn, (size_t)n);
+        } else if (!r->l.nbad++) {
+            snprintf(r->l.bad, sizeof(r->l.bad),
+                     "%s: line %zu: n=%" JSON_INTEGER_FORMAT
+                     " is not within the %zu actions planned",
+                     r->key, i + 1, n, limit);
+        }
+    }
+    r->action = st_calloc(r->maxn + 1, sizeof(*r->action));
+    r->outcome = st_calloc(r->maxn + 1, sizeof(*r->outcome));
+    if (!r->action || !r->outcome) {
+        st_free(r->action);
+        st_free(r->outcome);
+        r->action = NULL;
+        r->outcome = NULL;
+        return ST_ENOMEM;
+    }
+    for (size_t i = 0; i < r->l.n; i++) {
+        const json_t *o = r->l.v[i];
+        json_int_t n = num(o, "n");
+        if (n <= 0 || (size_t)n > r->maxn)
             continue;
         if (kind_is(o, "action"))
             r->action[n] = o;
@@ -316,11 +336,11 @@ static int read_run(objstore *store, const char *key, run_view *r)
     if (!rc)
         rc = history_decode(b.p, b.len, key, &r->l, &err);
     st_buf_release(&b);
+    if (!rc && (rc = view_index(r)))
+        st_err_set(&err, rc, "%s: out of memory", key);
     if (!rc && r->l.nbad)
         fprintf(stderr, "strata history: %s: %zu unreadable line(s) skipped; first: %s\n", key,
                 r->l.nbad, r->l.bad);
-    if (!rc && (rc = view_index(r)))
-        st_err_set(&err, rc, "%s: out of memory", key);
     if (rc)
         fprintf(stderr, "strata history: %s (skipped)\n", err.msg);
     return rc ? rc : r->l.nbad ? ST_ECORRUPT : 0;
@@ -390,7 +410,7 @@ int cmd_history(int argc, char **argv)
         run_view r;
         rc = read_run(store, keys.v[i], &r);
         unreadable += rc < 0 && rc != ST_ENOTFOUND;
-        if (r.l.n && r.action) {
+        if (r.l.n && r.action && r.outcome) {
             if (block) {
                 size_t m = print_block(&r, id, json);
                 matches += m;

@@ -254,6 +254,22 @@ static int marker_key(const char *block_prefix, marker_type t, char *key, size_t
     return 0;
 }
 
+/* The marker's key (room for 1024 bytes) and block ULID, and whether it exists. */
+static int marker_lookup(objstore *s, const char *block_prefix, marker_type t, char *key,
+                         codec_ulid *id, int *exists, st_err *err)
+{
+    *exists = 0;
+    int rc = marker_key(block_prefix, t, key, 1024, id, err);
+    return rc ? rc : objstore_exists(s, key, exists, err);
+}
+
+int markers_exists(objstore *s, const char *block_prefix, marker_type t, int *exists, st_err *err)
+{
+    char key[1024];
+    codec_ulid id;
+    return marker_lookup(s, block_prefix, t, key, &id, exists, err);
+}
+
 int markers_put(objstore *s, const char *block_prefix, marker_type t, const char *reason,
                 const char *details, int64_t now_s, int *existed, st_err *err)
 {
@@ -262,11 +278,9 @@ int markers_put(objstore *s, const char *block_prefix, marker_type t, const char
     int exists = 0;
     if (existed)
         *existed = 0;
-    int rc = marker_key(block_prefix, t, key, sizeof(key), &id, err);
-    if (rc)
-        return rc;
     /* As Thanos: an existing marker is left as it is (its time is the one that counts). */
-    if ((rc = objstore_exists(s, key, &exists, err)) != 0)
+    int rc = marker_lookup(s, block_prefix, t, key, &id, &exists, err);
+    if (rc)
         return rc;
     if (exists) {
         if (existed)
@@ -309,9 +323,7 @@ int markers_remove(objstore *s, const char *block_prefix, marker_type t, int *ex
     int exists = 0;
     if (existed)
         *existed = 0;
-    int rc = marker_key(block_prefix, t, key, sizeof(key), &id, err);
-    if (!rc)
-        rc = objstore_exists(s, key, &exists, err);
+    int rc = marker_lookup(s, block_prefix, t, key, &id, &exists, err);
     if (rc)
         return rc;
     if (!exists) {

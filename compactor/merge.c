@@ -54,7 +54,8 @@ typedef struct series_job {
     uint32_t nsrc;
     mchunk *out;
     uint32_t nout;
-    uint32_t *refs;   /* the labels' symbol refs in the output index (2 per label) */
+    uint32_t *refs;   /* the labels' symbol refs in the output index (2 per label); NULL when
+                       * an input has a v1 index: the index writer looks them up */
     uint64_t samples; /* in out */
 } series_job;
 
@@ -84,9 +85,7 @@ typedef struct batch {
     st_arena arena;
     series_job *jobs;
     size_t njobs, cap;
-    uint64_t *maxref;          /* per input: the highest chunk ref read by this batch */
-    const uint32_t *prev_refs; /* the batch's last resolved series, as a hint */
-    uint32_t nprev_refs;
+    uint64_t *maxref; /* per input: the highest chunk ref read by this batch */
     scratch sc;
     int rc;
     st_err err;
@@ -97,10 +96,9 @@ struct merger {
     codec_block *const *in;
     size_t nin;
     const merge_opts *o;
-    int64_t mint, maxt;           /* output range, closed: [minTime, maxTime - 1] */
-    const codec_index_writer *iw; /* workers resolve symbol refs in it */
+    int64_t mint, maxt; /* output range, closed: [minTime, maxTime - 1] */
     /* per input, its symbol i's ref in the output; NULL when an input has a v1 index (labels
-     * are then compared as strings and resolved by the workers) */
+     * are then compared as strings and looked up by the index writer) */
     uint32_t **symmap;
     progress *prog;
     pthread_mutex_t mu;
@@ -464,12 +462,10 @@ static int grow_ptrs(void **p, size_t *cap, size_t need, size_t elem)
     return 0;
 }
 
-/* What the writer would otherwise do: count the samples, resolve the labels' symbol refs. */
-static int finish_series(batch *b, series_job *j)
+/* What the writer would otherwise do: count the samples. */
+static int count_samples(batch *b, series_job *j)
 {
     j->samples = 0;
-    if (j->nout == 0)
-        return 0;
     for (uint32_t c = 0; c < j->nout; c++) {
         const mchunk *mc = &j->out[c];
         codec_chunk cc = {mc->enc, mc->data, mc->len, 0, 0};
@@ -479,16 +475,6 @@ static int finish_series(batch *b, series_job *j)
             return rc;
         j->samples += n;
     }
-    if (j->refs)
-        return 0; /* the reader mapped them */
-    j->refs = st_arena_alloc(&b->arena, sizeof(uint32_t) * 2 * (j->nlabels ? j->nlabels : 1));
-    if (!j->refs)
-        return st_err_set(&b->err, ST_ENOMEM, "merge: out of memory");
-    if (codec_index_writer_resolve(b->m->iw, j->labels, j->nlabels, j->refs, b->prev_refs,
-                                   b->nprev_refs))
-        return st_err_set(&b->err, ST_EINVAL, "merge: a label of a series is not a symbol");
-    b->prev_refs = j->refs;
-    b->nprev_refs = j->nlabels;
     return 0;
 }
 
@@ -615,7 +601,7 @@ static int do_series(batch *b, series_job *j)
         memcpy(j->out, out, sizeof(mchunk) * nout);
     j->nout = (uint32_t)nout;
     st_free(out);
-    return finish_series(b, j);
+    return count_samples(b, j);
 }
 
 static void run_batch(void *arg)
@@ -1092,8 +1078,6 @@ static void batch_reset(batch *b, size_t nin)
     b->njobs = 0;
     b->rc = 0;
     b->done = 0;
-    b->prev_refs = NULL;
-    b->nprev_refs = 0;
     st_err_init(&b->err);
     memset(b->maxref, 0, sizeof(uint64_t) * nin);
 }
@@ -1209,7 +1193,6 @@ int merge_blocks(codec_block *const *in_unsorted, size_t nin, const char *out_di
 
     /* the pipeline: this thread fills batches in a ring and hands them to the workers; the
      * writer thread writes them back in order */
-    m.iw = w.iw;
     codec_chunk_writer_zero_copy(w.cw, 1); /* the inputs stay mapped until the end */
     write_loop wl = {&m, &w, batches, nbatches, 0, {0}};
     st_err_init(&wl.err);

@@ -18,6 +18,7 @@
  */
 #include "compactor_int.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
@@ -114,7 +115,7 @@ static void pause_point(const char *point)
     if (hook_at("STRATA_TEST_PAUSE_AT", point)) {
         const char *sec = getenv("STRATA_TEST_PAUSE_S");
         struct timespec ts = {sec ? atoi(sec) : 3, 0};
-        while (nanosleep(&ts, &ts) != 0)
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
             ;
     }
 }
@@ -445,9 +446,9 @@ static void lease_release(run_ctx *c, const planner_action *a)
         lease_obj cur;
         st_err err;
         st_err_init(&err);
-        int rc = lease_get(c, key, &cur, &err);
-        if (!rc && lease_mine(c, &cur))
-            rc = objstore_delete(c->store, key, &err);
+        int rc = 0;
+        if (!h->lost && !(rc = lease_get(c, key, &cur, &err)) && lease_mine(c, &cur))
+            rc = objstore_delete(c->store, key, &err); /* a lost lease is the other run's */
         if (rc)
             st_log(ST_LOG_WARN, "lease not released: it holds the group until it expires", "tenant",
                    a->tenant, "group", a->group, "err", err.msg, NULL);
@@ -493,15 +494,14 @@ static void *lease_renewer(void *arg)
     pthread_mutex_lock(&c->lease_mu);
     while (!c->renewer_stop) {
         uint64_t next = UINT64_MAX;
-        for (size_t i = 0; i < c->nheld && !c->renewer_stop; i++) {
+        /* renewer_stop is set under lease_mu, held through this pass */
+        for (size_t i = 0; i < c->nheld; i++) {
             held_lease *h = c->held[i];
             if (!h->lost && h->due_ns <= st_mono_ns())
                 lease_renew(c, h);
             if (!h->lost)
                 next = ST_MIN(next, h->due_ns);
         }
-        if (c->renewer_stop)
-            break;
         if (next == UINT64_MAX) {
             pthread_cond_wait(&c->lease_cv, &c->lease_mu);
         } else {
@@ -874,10 +874,8 @@ static int inputs_marked(run_ctx *c, const planner_action *a, st_err *err)
     if (!c->lease_ms)
         return 0;
     for (size_t i = 0; i < a->nblocks; i++) {
-        char key[512];
         int ex = 0;
-        snprintf(key, sizeof(key), "%s%s", a->blocks[i]->prefix, marker_filename(MARKER_DELETION));
-        int rc = objstore_exists(c->store, key, &ex, err);
+        int rc = markers_exists(c->store, a->blocks[i]->prefix, MARKER_DELETION, &ex, err);
         if (rc)
             return rc;
         if (ex) {
@@ -1059,7 +1057,7 @@ int cmd_run(int argc, char **argv)
         plan_args_release(&a);
         return rc;
     }
-    int exit_code = COMPACTOR_EXIT_USAGE;
+    int exit_code = COMPACTOR_EXIT_USAGE, hist_tried = 0;
     int64_t now = 0, start_ms = st_now_ms(), hist_ret = 0;
     char host[64] = "host";
     unsigned shard = 0, nshards = 1;
@@ -1191,6 +1189,7 @@ int cmd_run(int argc, char **argv)
         goto fail;
     }
     hinfo.planned = n;
+    hist_tried = 1;
     if (history_create(&c.hist, &hinfo))
         st_log(ST_LOG_WARN, "out of memory: this run keeps no history", NULL);
     for (size_t i = 0; i < n; i++) {
@@ -1260,7 +1259,8 @@ done:
         size_t pruned = 0;
         st_err herr;
         st_err_init(&herr);
-        if (!c.hist && history_create(&c.hist, &hinfo)) /* the run failed before its plan */
+        if (!c.hist && !hist_tried && /* the run failed before its plan */
+            history_create(&c.hist, &hinfo))
             st_log(ST_LOG_WARN, "out of memory: this run keeps no history", NULL);
         if (hist_ret > 0 &&
             history_prune(store, now - hist_ret, history_key(c.hist), &pruned, &herr))

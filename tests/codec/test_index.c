@@ -538,22 +538,15 @@ static uint8_t *rewrite(const char *src, const char *dst, size_t *len)
     }
     codec_series_iter *it;
     assert_int_equal(codec_series_iter_create(&it, idx, &err), 0);
-    /* every other series goes through codec_index_writer_resolve + add_series_refs, with the
-     * previous resolved series as the hint */
-    uint32_t refs[2][256], nprev = 0;
-    size_t n = 0, nresolved = 0;
+    /* the symbol table is the input's: every other series goes through add_series_refs with
+     * the refs the reader gave */
+    size_t n = 0;
     while ((rc = codec_series_iter_next(it, &err)) == 0) {
         const codec_series *s = codec_series_iter_at(it);
         uint64_t ref;
-        assert_true(s->nlabels <= 128);
         if (n++ % 2) {
-            uint32_t *cur = refs[nresolved % 2], *prev = refs[(nresolved + 1) % 2];
-            nresolved++;
-            assert_int_equal(codec_index_writer_resolve(w, s->labels, s->nlabels, cur,
-                                                        nprev ? prev : NULL, nprev),
-                             0);
-            nprev = s->nlabels;
-            rc = codec_index_writer_add_series_refs(w, s->labels, s->nlabels, cur, s->chunks,
+            assert_non_null(s->symrefs); /* promtool writes v2 */
+            rc = codec_index_writer_add_series_refs(w, s->labels, s->nlabels, s->symrefs, s->chunks,
                                                     s->nchunks, &ref, &err);
         } else {
             rc = codec_index_writer_add_series(w, s->labels, s->nlabels, s->chunks, s->nchunks,

@@ -260,6 +260,18 @@ else
     st_fail "corrupt history --block" "exit $hrc, $(wc -l <"$work/h.out") lines"
 fi
 
+bad5="$work/c/_strata/runs/20231105T000000.000Z-0.jsonl.zst"
+printf '{"kind":"run","start":"x","planned":2}\n{"kind":"action","n":4000000000000,"type":"gc"}\n{"kind":"outcome","n":2,"outcome":"ok"}\n' |
+    zstd -q >"$bad5"
+hrc=0
+timeout 20 "$STRATA_BIN" history --bucket="$work/c" >"$work/h.out" 2>"$work/h.err" || hrc=$?
+if [ $hrc = 1 ] &&
+    grep -q "20231105T000000.000Z-0.jsonl.zst: 1 unreadable line(s) skipped; first: .*line 2: n=4000000000000 is not within the 2 actions planned" "$work/h.err"; then
+    st_pass "an action numbered beyond its run's plan is an unreadable line naming the key, not a huge allocation"
+else
+    st_fail "history n out of range" "exit $hrc: $(grep 20231105 "$work/h.err")"
+fi
+
 # ---- history or lease writes that fail -------------------------------------------------------------------
 rm -rf "$work/d" "$work/data"
 cp -r "$work/seed" "$work/d"
