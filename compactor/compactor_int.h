@@ -284,6 +284,10 @@ typedef enum {
 int metrics_push(metrics *m, const char *url, const char *job, const char *const *grouping,
                  size_t ngrouping, metrics_push_method method, long timeout_ms, st_err *err);
 
+/* What became of an action in a run, as logs, metrics and the history name it (history.c). */
+enum { OUT_OK = 0, OUT_FAILED, OUT_QUARANTINED, OUT_SKIPPED, OUT_N };
+extern const char *const outcome_names[OUT_N]; /* "ok", "failed", "quarantined", "skipped" */
+
 /* ---- strata's run metrics (metrics.c) ---------------------------------------------------------
  * How `strata run` uses the registry:
  *   metrics *m; metrics_strata_create(&m);               every strata_* family declared

@@ -33,8 +33,7 @@
 #define HISTORY_FORMAT 1 /* the run line's "format": bumped when a field changes meaning */
 #define KEY_SUFFIX     ".jsonl.zst"
 
-enum { OUTCOME_NAMES = 4 };
-static const char *const outcome_names[OUTCOME_NAMES] = {"ok", "failed", "quarantined", "skipped"};
+const char *const outcome_names[OUT_N] = {"ok", "failed", "quarantined", "skipped"};
 
 struct history {
     pthread_mutex_t mu; /* outcomes come from the compaction threads */
@@ -341,7 +340,7 @@ void history_finish(history *h, int64_t end_ms, int exit_code, const char *error
     set(h, s, "exit_code", json_integer(exit_code));
     set(h, s, "error", jstr(error));
     set(h, s, "executed", json_integer((json_int_t)json_array_size(h->outcomes)));
-    for (int k = 0; k < OUTCOME_NAMES; k++) /* every outcome, 0 included */
+    for (int k = 0; k < OUT_N; k++) /* every outcome, 0 included */
         if (total && !json_object_get(total, outcome_names[k]))
             set(h, total, outcome_names[k], json_integer(0));
     set(h, s, "outcomes", total);

@@ -140,12 +140,10 @@ static int print_line(const json_t *o)
 /* ---- text --------------------------------------------------------------------------------------
  */
 
-static const char *const outcome_names[] = {"ok", "failed", "quarantined", "skipped"};
-
 /* "compact 3 ok, 1 skipped; retention 2 ok" from the outcome lines (planned types when none). */
 static void outcomes_text(const run_view *r, st_buf *b)
 {
-    size_t cnt[PLANNER_ACT_NTYPES][ST_ARRAY_LEN(outcome_names) + 1];
+    size_t cnt[PLANNER_ACT_NTYPES][OUT_N + 1];
     size_t planned[PLANNER_ACT_NTYPES], nout = 0;
     memset(cnt, 0, sizeof(cnt));
     memset(planned, 0, sizeof(planned));
@@ -156,8 +154,7 @@ static void outcomes_text(const run_view *r, st_buf *b)
         if (!r->outcome[n] || (t = type_index(str(r->outcome[n], "type"))) < 0)
             continue;
         size_t o = 0;
-        while (o < ST_ARRAY_LEN(outcome_names) &&
-               strcmp(outcome_names[o], str(r->outcome[n], "outcome")) != 0)
+        while (o < OUT_N && strcmp(outcome_names[o], str(r->outcome[n], "outcome")) != 0)
             o++;
         cnt[t][o]++;
         nout++;
@@ -170,13 +167,13 @@ static void outcomes_text(const run_view *r, st_buf *b)
             sep = "; ";
         }
         int first = 1;
-        for (size_t o = 0; nout && o <= ST_ARRAY_LEN(outcome_names); o++) {
+        for (size_t o = 0; nout && o <= OUT_N; o++) {
             if (!cnt[t][o])
                 continue;
             if (first)
                 st_buf_printf(b, "%s%s: ", sep, name);
             st_buf_printf(b, "%s%zu %s", first ? "" : ", ", cnt[t][o],
-                          o < ST_ARRAY_LEN(outcome_names) ? outcome_names[o] : "other");
+                          o < OUT_N ? outcome_names[o] : "other");
             first = 0;
             sep = "; ";
         }

@@ -30,10 +30,8 @@
 
 #include <jansson.h>
 
-enum { OUT_OK = 0, OUT_FAILED, OUT_QUARANTINED, OUT_SKIPPED, OUT_N };
 /* exec_action's return when another run holds the group's lease (not an error) */
 #define ACTION_SKIPPED 1
-static const char *outcome_names[OUT_N] = {"ok", "failed", "quarantined", "skipped"};
 
 typedef struct run_ctx {
     objstore *store;
