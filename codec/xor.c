@@ -225,10 +225,66 @@ int codec_xor_enc_append(codec_xor_enc *e, int64_t t, double v)
     return 0;
 }
 
-/* The batch path: the first two samples have their own encodings and go through
- * codec_xor_enc_append; the rest reserve room once and keep the state in locals. The bit
- * position runs on from sample to sample whatever the spare-byte rule says (a spare byte only
- * moves the end), so only the last sample decides the final length. */
+/* ---- the batch path ----
+ *
+ * Samples from the third on, with the state in registers and no branch on a value: a sample is
+ * two writes, (dod field, value control bits and window header) and (significant bits), each
+ * composed left-aligned in a word. The writer holds the 0..7 bits after the last whole byte
+ * left-aligned in `acc`; a write of 0..64 bits stores the eight bytes from `p` (the pending bits
+ * and as many new ones as fit), moves `p` past the whole bytes and keeps the rest: no load, no
+ * branch. What fell past those eight bytes (n + len > 64) is kept in acc and stored by the next
+ * write, or by bw_flush, which also leaves zeros after the last bit as the format wants. */
+typedef struct bitwriter {
+    uint8_t *p;
+    uint64_t acc;
+    unsigned n;
+} bitwriter;
+
+/* Append the len (0..64) high bits of w; the bits of w below them must be zero. */
+static inline void bw_put(bitwriter *b, uint64_t w, unsigned len)
+{
+    uint64_t word = b->acc | (w >> b->n);
+    uint64_t spill = (w << (63 - b->n)) << 1;
+    unsigned total = b->n + len, adv = total >> 3;
+    codec_put_be64(b->p, word);
+    b->p += adv;
+    uint64_t keep = word << ((adv & 7) * 8);
+    b->acc = adv == 8 ? spill : keep;
+    b->n = total & 7;
+}
+
+static inline void bw_flush(bitwriter *b)
+{
+    codec_put_be64(b->p, b->acc);
+}
+
+/* The dod field, left-aligned, and its length; 0 for the 68-bit form (the caller writes it). */
+static inline unsigned dod_field(int64_t dod, uint64_t *w)
+{
+    uint64_t u = (uint64_t)dod;
+    if (dod == 0) {
+        *w = 0;
+        return 1;
+    }
+    if (dod_fits(dod, 14)) {
+        *w = ((0x2ull << 14) | (u & 0x3FFF)) << 48;
+        return 16;
+    }
+    if (dod_fits(dod, 17)) {
+        *w = ((0x6ull << 17) | (u & 0x1FFFF)) << 44;
+        return 20;
+    }
+    if (dod_fits(dod, 20)) {
+        *w = ((0xEull << 20) | (u & 0xFFFFF)) << 40;
+        return 24;
+    }
+    return 0;
+}
+
+/* The first two samples have their own encodings and go through codec_xor_enc_append; the
+ * rest reserve room once. The bit position runs on from sample to sample whatever the
+ * spare-byte rule says (a spare byte only moves the end), so only the last sample decides the
+ * final length. */
 int codec_xor_enc_append_batch(codec_xor_enc *e, const int64_t *t, const double *v, size_t n)
 {
     size_t i = 0;
@@ -248,19 +304,61 @@ int codec_xor_enc_append_batch(codec_xor_enc *e, const int64_t *t, const double 
         return ST_ETOOBIG;
     if ((rc = st_buf_reserve(&e->b, left * ENC_SAMPLE_ROOM)))
         return rc;
-    uint8_t *p = e->b.p;
+    uint8_t *base = e->b.p;
     uint64_t pos = (uint64_t)e->b.len * 8 - e->free_bits;
+    bitwriter bw = {base + pos / 8, 0, (unsigned)(pos & 7)};
+    if (bw.n)
+        bw.acc = (uint64_t)(*bw.p & (0xFF00u >> bw.n)) << 56;
     int64_t prev_t = e->t, tdelta = e->tdelta;
-    int whole = 0;
+    uint64_t prev_v = e->v;
+    /* no window yet (0xFF) reads as 64/64: no x fits it */
+    unsigned wl = e->leading == 0xFF ? 64 : e->leading, wt = e->trailing;
+    if (e->leading == 0xFF)
+        wt = 64;
+    unsigned sig_last = 1;
     for (; i < n; i++) {
         int64_t td = (int64_t)((uint64_t)t[i] - (uint64_t)prev_t);
-        put_dod(p, &pos, (int64_t)((uint64_t)td - (uint64_t)tdelta));
+        int64_t dod = (int64_t)((uint64_t)td - (uint64_t)tdelta);
+        uint64_t head;
+        unsigned hlen = dod_field(dod, &head);
+        if (__builtin_expect(hlen == 0, 0)) {
+            bw_put(&bw, 0xFull << 60, 4);
+            bw_put(&bw, (uint64_t)dod, 64);
+            head = 0;
+        }
         uint64_t vb = dbl_bits(v[i]);
-        whole = put_value(e, p, &pos, vb);
-        e->v = vb;
+        uint64_t x = vb ^ prev_v;
+        unsigned lead = (unsigned)__builtin_clzll(x | 1);
+        unsigned trail = (unsigned)__builtin_ctzll(x | (1ull << 63));
+        if (lead > 31)
+            lead = 31; /* must fit 5 bits; the extra zeros become significant bits */
+        unsigned nsig = 64 - lead - trail;
+        int reuse = lead >= wl && trail >= wt;
+        /* control bits and header: 0 | 10 | 11 + 5-bit leading + 6-bit significant count */
+        uint64_t ctl = reuse ? 2 : (3u << 11) | (lead << 6) | (nsig & 63);
+        unsigned clen = reuse ? 2 : 13;
+        unsigned sig = reuse ? 64 - wl - wt : nsig;
+        uint64_t bits = x << (reuse ? wl : lead);
+        if (x == 0) {
+            ctl = 0;
+            clen = 1;
+            sig = 0;
+            bits = 0;
+        } else if (!reuse) {
+            wl = lead;
+            wt = trail;
+        }
+        head |= ctl << (64 - hlen - clen);
+        bw_put(&bw, head, hlen + clen);
+        bw_put(&bw, bits, sig);
+        sig_last = sig;
+        prev_v = vb;
         prev_t = t[i];
         tdelta = td;
     }
+    bw_flush(&bw);
+    pos = (uint64_t)(bw.p - base) * 8 + bw.n;
+    int whole = sig_last != 0 && sig_last % 8 == 0;
     unsigned r = (unsigned)(pos & 7);
     unsigned free_bits = whole ? 8 - r : (8 - r) & 7;
     e->b.len = (size_t)((pos + free_bits) / 8);
@@ -269,7 +367,10 @@ int codec_xor_enc_append_batch(codec_xor_enc *e, const int64_t *t, const double 
     e->n = (uint16_t)(e->n + left);
     e->t = prev_t;
     e->tdelta = tdelta;
-    codec_put_be16(p, e->n);
+    e->v = prev_v;
+    e->leading = (uint8_t)(wl == 64 ? 0xFF : wl);
+    e->trailing = (uint8_t)(wl == 64 ? 0 : wt);
+    codec_put_be16(base, e->n);
     return 0;
 }
 

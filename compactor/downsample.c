@@ -28,6 +28,9 @@
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -271,41 +274,51 @@ static int work_win(ds_work *w, size_t n)
 
 /* ---- the algorithm -------------------------------------------------------------------------- */
 
-/* The counter's increment for x after last: x itself when it went down (a reset), else the
- * difference. Branch-free: gauges go down half the time, which no predictor guesses. */
-static inline double reset_or_delta(double x, double last)
+/* What the counter subtracts from x after last: last, or +0 when x is below it (a reset).
+ * `x - reset_base(x, last)` is Go's `if x < last { x } else { x - last }` to the bit (x - +0 is
+ * x, -0 included; an unordered pair takes the else side in both). It is a mask, not a jump:
+ * gauges go down half the time, which no branch predictor guesses, and compilers turn the
+ * plain ?: into a jump. */
+static inline double reset_base(double x, double last)
 {
-    double d = x - last;
-    uint64_t ux, ud;
-    memcpy(&ux, &x, sizeof(ux));
-    memcpy(&ud, &d, sizeof(ud));
-    uint64_t m = (uint64_t)0 - (uint64_t)(x < last);
-    uint64_t r = (ux & m) | (ud & ~m);
-    memcpy(&d, &r, sizeof(d));
-    return d;
+#if defined(__SSE2__)
+    __m128d vx = _mm_set_sd(x), vl = _mm_set_sd(last);
+    return _mm_cvtsd_f64(_mm_and_pd(_mm_cmpnlt_sd(vx, vl), vl));
+#else
+    uint64_t u, m = (uint64_t)0 - (uint64_t) !(x < last);
+    memcpy(&u, &last, sizeof(u));
+    u &= m;
+    memcpy(&last, &u, sizeof(u));
+    return last;
+#endif
 }
 
-/* downsampleBatch with a fresh floatAggregator over n >= 1 samples: one entry per window in wt
- * and the five value arrays (count, sum, min, max, counter; none may overlap). A window
- * holds the samples up to its end, min(currentWindow(first), last t of the batch); its first
- * sample always belongs to it. The counter runs over the whole batch. Go's comparisons are kept
- * as they are: min starts at MaxFloat64 (so an all +Inf window has min MaxFloat64), a NaN never
- * replaces min or max but makes sum NaN, and the first of two equal (0 and -0) values wins. */
+/* downsampleBatch with a fresh floatAggregator over n >= 1 samples, t ascending: one entry per
+ * window in wt and the five value arrays (count, sum, min, max, counter; none may overlap). A
+ * window holds the samples up to its end, min(currentWindow(first), last t of the batch); its
+ * first sample always belongs to it. The counter runs over the whole batch: the first sample
+ * sets it, every later one adds its increase, or itself when it is below the previous one (a
+ * reset). Go's comparisons are kept as they are: min starts at MaxFloat64 (so an all +Inf window
+ * has min MaxFloat64), a NaN never replaces min or max but makes sum NaN, and the first of two
+ * equal (0 and -0) values wins.
+ *
+ * The loop is the hot path of downsampling: no branch depends on a value (see reset_base). A
+ * window other than the batch's last is known to end before the batch does, so its scan needs no
+ * bounds check; the last one takes the rest. */
 static size_t windows(const int64_t *t, const double *v, size_t n, int64_t res, int64_t *wt,
                       double *wc, double *ws, double *wmin, double *wmax, double *wctr)
 {
     const int64_t last_t = t[n - 1];
     size_t k = 0, i = 0;
-    /* Go's first sample sets the counter; every later one adds its increase, or itself when it
-     * is below the previous one (a reset). The first sample of a window is always its own. */
     double counter = v[0], last = v[0];
 #define DS_ADD(x)                                                                                  \
     do {                                                                                           \
-        counter += reset_or_delta((x), last);                                                      \
-        last = (x);                                                                                \
-        sum += (x);                                                                                \
-        mn = (x) < mn ? (x) : mn;                                                                  \
-        mx = (x) > mx ? (x) : mx;                                                                  \
+        double x_ = (x);                                                                           \
+        counter += x_ - reset_base(x_, last);                                                      \
+        last = x_;                                                                                 \
+        sum += x_;                                                                                 \
+        mn = x_ < mn ? x_ : mn;                                                                    \
+        mx = x_ > mx ? x_ : mx;                                                                    \
     } while (0)
     int64_t wend = -1; /* the previous window's end, not cut short */
     while (i < n) {
@@ -314,21 +327,24 @@ static size_t windows(const int64_t *t, const double *v, size_t n, int64_t res, 
                           ? wend + res
                           : window_end(t[i], res);
         wend = end;
-        if (end > last_t)
-            end = last_t;
         double sum = 0.0, mn = DBL_MAX, mx = -DBL_MAX;
         size_t s = i;
-        size_t e = i + 1;
-        while (e < n && t[e] <= end)
-            e++;
         if (i == 0) {
             sum += v[0];
             mn = v[0] < mn ? v[0] : mn;
             mx = v[0] > mx ? v[0] : mx;
-            i = 1;
-        }
-        for (; i < e; i++)
+        } else {
             DS_ADD(v[i]);
+        }
+        i++;
+        if (end >= last_t) {
+            end = last_t;
+            for (; i < n; i++)
+                DS_ADD(v[i]);
+        } else {
+            for (; t[i] <= end; i++) /* t[n - 1] > end stops it */
+                DS_ADD(v[i]);
+        }
         if (end == -1 && i < n)
             continue; /* Go takes -1 for "no window yet" and drops such a window */
         wt[k] = end;
@@ -379,10 +395,10 @@ static int raw_batch(const int64_t *bt, const double *bv, size_t m, int64_t res,
     return 0;
 }
 
-int ds_downsample_raw(int64_t *t, double *v, size_t n, int64_t res, int64_t nchunks,
-                      int group_start, ds_chunks *out, ds_work *w, st_err *err)
+/* DownsampleRaw; nan_free says v holds no NaN (the caller checked), so no batch filters. */
+static int downsample_raw(int64_t *t, double *v, size_t n, int64_t res, int64_t nchunks,
+                          int group_start, int nan_free, ds_chunks *out, st_err *err)
 {
-    (void)w;
     if (n == 0)
         return 0;
     if (res <= 0)
@@ -399,7 +415,7 @@ int ds_downsample_raw(int64_t *t, double *v, size_t n, int64_t res, int64_t nchu
         while (end < n && t[end] <= cw)
             end++;
         int nans = 0;
-        for (size_t k = i; k < end; k++)
+        for (size_t k = i; k < end && !nan_free; k++)
             nans |= v[k] != v[k];
         size_t m = end;
         if (nans) {
@@ -419,6 +435,34 @@ int ds_downsample_raw(int64_t *t, double *v, size_t n, int64_t res, int64_t nchu
         i = end;
     }
     return 0;
+}
+
+int ds_downsample_raw(int64_t *t, double *v, size_t n, int64_t res, int64_t nchunks,
+                      int group_start, ds_chunks *out, ds_work *w, st_err *err)
+{
+    (void)w;
+    return downsample_raw(t, v, n, res, nchunks, group_start, 0, out, err);
+}
+
+/* Whether samples pass expandChunkIterator and the batch NaN filter untouched: no NaN at all,
+ * no negative timestamp, none going back in time. Infinities fail it too (x - x is +0 exactly
+ * for every finite x, NaN otherwise) and take the filters' pass, which keeps them. Branch-free,
+ * so both loops vectorise: the common case costs a fraction of a cycle a sample. */
+static int ds_clean(const int64_t *t, const double *v, size_t n)
+{
+    if (n == 0)
+        return 1;
+    uint64_t neg = (uint64_t)t[0], odd = 0;
+    /* with every t >= 0 the difference cannot overflow: its sign is the order */
+    for (size_t i = 1; i < n; i++)
+        neg |= (uint64_t)t[i] | ((uint64_t)t[i] - (uint64_t)t[i - 1]);
+    for (size_t i = 0; i < n; i++) {
+        double z = v[i] - v[i];
+        uint64_t u;
+        memcpy(&u, &z, sizeof(u));
+        odd |= u;
+    }
+    return !(neg >> 63) && !odd;
 }
 
 static inline void minmax(const int64_t *t, size_t k, int64_t *mint, int64_t *maxt)
@@ -754,7 +798,7 @@ static int raw_series(batch *b, series_job *j)
     dsr *d = b->d;
     ds_chunks *out = &sc->stage[0];
     size_t n = 0;
-    int floats = 0, hists = 0;
+    int floats = 0, hists = 0, clean = 1; /* clean: nothing in t/v for the filters to drop */
     st_err e;
     st_err_init(&e);
     for (uint32_t i = 0; i < j->nchunks; i++) {
@@ -767,13 +811,17 @@ static int raw_series(batch *b, series_job *j)
             size_t at = n;
             if ((rc = decode_xor(b, j, cm->ref, &c, &sc->t, &sc->v, &n, grow_sc, sc)))
                 return rc;
-            n = at + ds_expand(sc->t + at, sc->v + at, n - at, sc->t + at, sc->v + at);
+            if (!ds_clean(sc->t + at, sc->v + at, n - at)) {
+                n = at + ds_expand(sc->t + at, sc->v + at, n - at, sc->t + at, sc->v + at);
+                clean = 0;
+            }
             floats = 1;
         } else if (c.enc == CODEC_ENC_HISTOGRAM || c.enc == CODEC_ENC_FLOAT_HISTOGRAM) {
             /* Thanos cuts the series where the encoding switches; the float run so far is one */
-            if ((rc = ds_downsample_raw(sc->t, sc->v, n, d->res[0], 0, 1, out, &sc->w, &e)))
+            if ((rc = downsample_raw(sc->t, sc->v, n, d->res[0], 0, 1, clean, out, &e)))
                 return series_fail(b, j, UINT64_MAX, rc, e.msg);
             n = 0;
+            clean = 1;
             b->hist_chunks++;
             hists = 1;
         } else {
@@ -782,7 +830,7 @@ static int raw_series(batch *b, series_job *j)
             return series_fail(b, j, cm->ref, ST_EUNSUPP, msg);
         }
     }
-    int rc = ds_downsample_raw(sc->t, sc->v, n, d->res[0], 0, 1, out, &sc->w, &e);
+    int rc = downsample_raw(sc->t, sc->v, n, d->res[0], 0, 1, clean, out, &e);
     if (rc)
         return series_fail(b, j, UINT64_MAX, rc, e.msg);
     if (hists && !floats)

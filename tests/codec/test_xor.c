@@ -242,7 +242,7 @@ static void expect_samples(const char *name, const uint8_t *data, size_t len, co
 }
 
 /* Encode, compare with the expected bytes (if given), decode back, and re-encoding in one batch
- * gives the same bytes. */
+ * (and in three) gives the same bytes. */
 static void round_trip(const char *name, const sample *s, size_t n, const uint8_t *want,
                        size_t want_len)
 {
@@ -267,6 +267,17 @@ static void round_trip(const char *name, const sample *s, size_t n, const uint8_
     assert_int_equal(codec_xor_enc_append_batch(&b, t, v, n), 0);
     codec_chunk cb = codec_xor_enc_chunk(&b);
     expect_bytes(name, cb.data, cb.len, c.data, c.len);
+    /* and in three batches: each resumes mid-byte with the state (window, deltas) the one
+     * before left */
+    for (size_t cut = 1; cut + 1 < n; cut += 1 + n / 5) {
+        size_t cut2 = cut + (n - cut) / 2;
+        codec_xor_enc_reset(&b);
+        assert_int_equal(codec_xor_enc_append_batch(&b, t, v, cut), 0);
+        assert_int_equal(codec_xor_enc_append_batch(&b, t + cut, v + cut, cut2 - cut), 0);
+        assert_int_equal(codec_xor_enc_append_batch(&b, t + cut2, v + cut2, n - cut2), 0);
+        cb = codec_xor_enc_chunk(&b);
+        expect_bytes(name, cb.data, cb.len, c.data, c.len);
+    }
     free(t);
     free(v);
     codec_xor_enc_release(&b);
