@@ -14,7 +14,7 @@ COPY scripts/deps.sh scripts/deps.sh
 RUN bash scripts/deps.sh --build-only && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN rm -rf build \
-    && cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTRATA_TESTS=OFF \
+    && cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSTRATA_TESTS=OFF \
     && cmake --build build -j"$(nproc)" \
     && install -m 0755 -s build/strata /usr/local/bin/strata
 
