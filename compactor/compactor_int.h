@@ -394,9 +394,9 @@ typedef struct ds_chunks {
 
 /* Scratch arrays of the algorithm (grown on demand, kept across series). */
 typedef struct ds_work {
-    int64_t *bt, *wt;
-    double *bv, *w[5]; /* window count, sum, min, max, counter */
-    size_t bcap, wcap;
+    int64_t *bt;
+    double *bv;
+    size_t bcap;
 } ds_work;
 
 void ds_chunks_init(ds_chunks *c);

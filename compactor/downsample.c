@@ -226,9 +226,6 @@ void ds_work_release(ds_work *w)
 {
     st_free(w->bt);
     st_free(w->bv);
-    st_free(w->wt);
-    for (int i = 0; i < 5; i++)
-        st_free(w->w[i]);
     memset(w, 0, sizeof(*w));
 }
 
@@ -251,28 +248,15 @@ static int work_buf(ds_work *w, size_t n)
     return 0;
 }
 
-static int work_win(ds_work *w, size_t n)
-{
-    if (n <= w->wcap)
-        return 0;
-    size_t cap = w->wcap ? w->wcap : 1024;
-    while (cap < n)
-        cap *= 2;
-    int64_t *t = st_reallocarray(w->wt, cap, sizeof(int64_t));
-    if (!t)
-        return ST_ENOMEM;
-    w->wt = t;
-    for (int i = 0; i < 5; i++) {
-        double *v = st_reallocarray(w->w[i], cap, sizeof(double));
-        if (!v)
-            return ST_ENOMEM;
-        w->w[i] = v;
-    }
-    w->wcap = cap;
-    return 0;
-}
-
 /* ---- the algorithm -------------------------------------------------------------------------- */
+
+/* The end of t's window, given the previous window's end (-1 for none): usually the window
+ * right after, which needs no division. */
+static inline int64_t next_window_end(int64_t wend, int64_t t, int64_t res)
+{
+    return wend >= 0 && t > wend && t - wend <= res && wend <= INT64_MAX - res ? wend + res
+                                                                               : window_end(t, res);
+}
 
 /* What the counter subtracts from x after last: last, or +0 when x is below it (a reset).
  * `x - reset_base(x, last)` is Go's `if x < last { x } else { x - last }` to the bit (x - +0 is
@@ -322,11 +306,7 @@ static size_t windows(const int64_t *t, const double *v, size_t n, int64_t res, 
     } while (0)
     int64_t wend = -1; /* the previous window's end, not cut short */
     while (i < n) {
-        /* the next window is usually the one right after: skip the division then */
-        int64_t end = wend >= 0 && t[i] > wend && t[i] - wend <= res && wend <= INT64_MAX - res
-                          ? wend + res
-                          : window_end(t[i], res);
-        wend = end;
+        int64_t end = wend = next_window_end(wend, t[i], res);
         double sum = 0.0, mn = DBL_MAX, mx = -DBL_MAX;
         size_t s = i;
         if (i == 0) {
@@ -356,6 +336,58 @@ static size_t windows(const int64_t *t, const double *v, size_t n, int64_t res, 
         k++;
     }
 #undef DS_ADD
+    return k;
+}
+
+/* windows() for one of its outputs, which is all an aggregate's downsampling keeps: the window
+ * sums (of sums, or of counts), mins, maxes, or the running counter, with windows()' stamps and
+ * its arithmetic in its order. -O3 unswitches the loop on op: one tight loop each. */
+enum { REDUCE_SUM, REDUCE_MIN, REDUCE_MAX, REDUCE_COUNTER };
+static size_t window_reduce(const int64_t *t, const double *v, size_t n, int64_t res, int op,
+                            int64_t *wt, double *out)
+{
+    const int64_t last_t = t[n - 1];
+    size_t k = 0, i = 0;
+    double counter = v[0], last = v[0];
+    int64_t wend = -1;
+    while (i < n) {
+        int64_t end = wend = next_window_end(wend, t[i], res);
+        size_t e = i + 1; /* the window is [i, e); its first sample always belongs to it */
+        if (end >= last_t) {
+            end = last_t;
+            e = n;
+        } else {
+            while (t[e] <= end) /* t[n - 1] > end stops it */
+                e++;
+        }
+        double acc = op == REDUCE_MIN ? DBL_MAX : op == REDUCE_MAX ? -DBL_MAX : 0.0;
+        switch (op) {
+        case REDUCE_SUM:
+            for (; i < e; i++)
+                acc += v[i];
+            break;
+        case REDUCE_MIN:
+            for (; i < e; i++)
+                acc = v[i] < acc ? v[i] : acc;
+            break;
+        case REDUCE_MAX:
+            for (; i < e; i++)
+                acc = v[i] > acc ? v[i] : acc;
+            break;
+        default:
+            if (i == 0)
+                i = 1; /* the first sample sets the counter */
+            for (; i < e; i++) {
+                counter += v[i] - reset_base(v[i], last);
+                last = v[i];
+            }
+            acc = counter;
+        }
+        if (end == -1 && i < n)
+            continue; /* Go takes -1 for "no window yet" and drops such a window */
+        wt[k] = end;
+        out[k++] = acc;
+    }
     return k;
 }
 
@@ -483,27 +515,31 @@ static int aggr_batch(const ds_chunks *in, size_t c0, size_t c1, int64_t res, ui
     if (chunk_room(out))
         goto nomem;
     for (int a = 0; a <= CODEC_AGGR_MAX; a++) {
-        size_t total = in->off[a][c1] - in->off[a][c0], nb = 0;
-        if (work_buf(w, total))
-            goto nomem;
-        for (size_t c = c0; c < c1; c++) {
-            size_t s = in->off[a][c], e = in->off[a][c + 1];
-            nb += ds_expand(in->t[a] + s, in->v[a] + s, e - s, w->bt + nb, w->bv + nb);
+        size_t s0 = in->off[a][c0], total = in->off[a][c1] - s0, nb = total;
+        const int64_t *bt = in->t[a] + s0;
+        const double *bv = in->v[a] + s0;
+        if (!ds_clean(bt, bv, total)) {
+            /* expandChunkIterator chunk by chunk, into the work arrays */
+            if (work_buf(w, total))
+                goto nomem;
+            nb = 0;
+            for (size_t c = c0; c < c1; c++) {
+                size_t s = in->off[a][c], e = in->off[a][c + 1];
+                nb += ds_expand(in->t[a] + s, in->v[a] + s, e - s, w->bt + nb, w->bv + nb);
+            }
+            bt = w->bt;
+            bv = w->bv;
         }
         if (nb == 0)
             continue; /* absent in every chunk: absent in the output */
-        if (work_win(w, nb))
-            goto nomem;
-        size_t k =
-            windows(w->bt, w->bv, nb, res, w->wt, w->w[0], w->w[1], w->w[2], w->w[3], w->w[4]);
         /* count: the sum of the counts; sum: the sum; min: min; max: max */
-        const double *val = a == CODEC_AGGR_MIN ? w->w[2] : a == CODEC_AGGR_MAX ? w->w[3] : w->w[1];
-        if (sample_room(out, a, k))
+        int op = a == CODEC_AGGR_MIN ? REDUCE_MIN : a == CODEC_AGGR_MAX ? REDUCE_MAX : REDUCE_SUM;
+        if (sample_room(out, a, nb))
             goto nomem;
-        memcpy(out->t[a] + out->n[a], w->wt, k * sizeof(int64_t));
-        memcpy(out->v[a] + out->n[a], val, k * sizeof(double));
+        int64_t *ot = out->t[a] + out->n[a];
+        size_t k = window_reduce(bt, bv, nb, res, op, ot, out->v[a] + out->n[a]);
         out->n[a] += k;
-        minmax(w->wt, k, &mint, &maxt);
+        minmax(ot, k, &mint, &maxt);
     }
 
     /* ApplyCounterResetsSeriesIterator over the counter sub-chunks: a monotonic total; a sample
@@ -538,22 +574,17 @@ static int aggr_batch(const ds_chunks *in, size_t c0, size_t c1, int64_t res, ui
     }
     nb = ds_expand(w->bt, w->bv, nb, w->bt, w->bv);
     if (nb > 0) {
-        if (work_win(w, nb))
-            goto nomem;
-        size_t k =
-            windows(w->bt, w->bv, nb, res, w->wt, w->w[0], w->w[1], w->w[2], w->w[3], w->w[4]);
-        if (sample_room(out, a, k + 2))
+        if (sample_room(out, a, nb + 2))
             goto nomem;
         int64_t *ot = out->t[a] + out->n[a];
         double *ov = out->v[a] + out->n[a];
+        size_t k = window_reduce(w->bt, w->bv, nb, res, REDUCE_COUNTER, ot + 1, ov + 1);
         ot[0] = w->bt[0]; /* the first raw value, kept */
         ov[0] = w->bv[0];
-        memcpy(ot + 1, w->wt, k * sizeof(int64_t));
-        memcpy(ov + 1, w->w[4], k * sizeof(double));
-        ot[k + 1] = w->wt[k - 1]; /* the true last value, kept */
+        ot[k + 1] = ot[k]; /* the true last value, kept */
         ov[k + 1] = lv;
         out->n[a] += k + 2;
-        minmax(w->wt, k, &mint, &maxt);
+        minmax(ot + 1, k, &mint, &maxt);
     }
     if (mint == INT64_MAX) {
         /* nothing at all: drop what was pushed (nothing) and report as Thanos does */
