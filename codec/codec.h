@@ -183,7 +183,18 @@ void codec_xor_enc_reset(codec_xor_enc *e); /* empty chunk again, keeps memory *
 void codec_xor_enc_release(codec_xor_enc *e);
 /* Append one sample. Timestamps must increase (not checked). ST_ETOOBIG past 65535 samples. */
 int codec_xor_enc_append(codec_xor_enc *e, int64_t t, double v);
+/* Append n samples: the bytes of n codec_xor_enc_append calls. A failed allocation appends
+ * none of them; past 65535 samples the chunk is filled up to the cap and ST_ETOOBIG returned. */
 int codec_xor_enc_append_batch(codec_xor_enc *e, const int64_t *t, const double *v, size_t n);
+/* Append n samples with the same timestamps t to k encoders (1 <= k <= CODEC_XOR_SHARED_MAX),
+ * encoder j getting the values v[j]: the bytes k separate codec_xor_enc_append_batch calls give,
+ * in one interleaved pass when the encoders hold the same number of samples with the same last
+ * timestamp and delta (say all freshly reset), one encoder after another otherwise. Each
+ * encoder fails as codec_xor_enc_append_batch does (the first error is returned); in the
+ * interleaved pass a failed allocation appends to none of them. ST_EINVAL for a bad k. */
+#define CODEC_XOR_SHARED_MAX 4
+int codec_xor_enc_append_batch_shared(codec_xor_enc *const *e, size_t k, const int64_t *t,
+                                      const double *const *v, size_t n);
 /* The chunk as it stands (valid until the next append/reset). */
 codec_chunk codec_xor_enc_chunk(const codec_xor_enc *e);
 

@@ -227,35 +227,97 @@ int codec_xor_enc_append(codec_xor_enc *e, int64_t t, double v)
 
 /* ---- the batch path ----
  *
- * Samples from the third on, with the state in registers and no branch on a value: a sample is
- * two writes, (dod field, value control bits and window header) and (significant bits), each
- * composed left-aligned in a word. The writer holds the 0..7 bits after the last whole byte
- * left-aligned in `acc`; a write of 0..64 bits stores the eight bytes from `p` (the pending bits
- * and as many new ones as fit), moves `p` past the whole bytes and keeps the rest: no load, no
- * branch. What fell past those eight bytes (n + len > 64) is kept in acc and stored by the next
- * write, or by bw_flush, which also leaves zeros after the last bit as the format wants. */
-typedef struct bitwriter {
-    uint8_t *p;
-    uint64_t acc;
-    unsigned n;
-} bitwriter;
+ * Samples in batches, for one chunk or for up to four that share their timestamps (the count,
+ * sum, min and max aggregates of a downsampled chunk share the window stamps: their dod fields
+ * are worked out once). A lane is one chunk's writer and value state, in locals: with k a
+ * constant (one copy of the loop for each k, unrolled over the lanes) the compiler keeps them
+ * in registers as far as they go and touches no encoder inside the loop, where a byte store
+ * could alias anything. The lanes' chains are independent and the core overlaps them, but the
+ * loop is bound by its instruction count more than by those chains, so each field is kept to
+ * few instructions:
+ *
+ * A field goes out at once, as two 64-bit stores from the byte holding the next bit: that
+ * byte's 0..7 bits already written (read back: every store leaves zeros after its last bit, so
+ * the byte holds nothing else), a prefix of up to 37 bits (dod field, control bits, a new
+ * window's header) and up to 64 significant bits, zeros after them; a value equal to the last
+ * (control bit 0) ends inside the first word and needs only that store. The 68-bit dod form is
+ * a field of its own (prefix 1111, then the 64 bits), and the value field has no dod prefix
+ * then. Each of the three value cases is a branch: reuses come in runs and count repeats one
+ * value, and on noisy gauge aggregates, where about one sample in ten mispredicts, selecting
+ * between every case computed (cmov) still took 40% more cycles.
+ *
+ * The window is kept as the mask of the bits outside it: a reuse is x & out == 0, and "no window
+ * yet" is all ones, which no x != 0 fits. With the window's leading zeros at most 31 this is
+ * Prometheus' lead >= window lead && trail >= window trail, for the clamped lead as well.
+ *
+ * Samples 0 and 1 of an empty chunk are whole bytes up to sample 1's value field (header,
+ * varint t0, the bits of v0, uvarint t1 - t0), copied in; a chunk holding one sample takes the
+ * next through codec_xor_enc_append. The bit position runs on from sample to sample whatever
+ * the spare-byte rule says (a spare byte only moves the end), so only the last field decides
+ * the final length.
+ */
+typedef struct lane {
+    uint8_t *p;  /* the byte holding the next bit */
+    unsigned r;  /* bits of *p already written */
+    unsigned wl; /* the window's leading zeros and significant bits */
+    unsigned ws;
+    uint64_t out;  /* bits outside the window; all ones before the first one */
+    uint64_t prev; /* bits of the previous value */
+} lane;
 
-/* Append the len (0..64) high bits of w; the bits of w below them must be zero. */
-static inline void bw_put(bitwriter *b, uint64_t w, unsigned len)
+/* One store: GCC assembles codec_put_be64's bytes well alone, but two of them side by side
+ * became byte shuffles merged into one 16-byte store through the stack. */
+static inline void store_be64(uint8_t *p, uint64_t v)
 {
-    uint64_t word = b->acc | (w >> b->n);
-    uint64_t spill = (w << (63 - b->n)) << 1;
-    unsigned total = b->n + len, adv = total >> 3;
-    codec_put_be64(b->p, word);
-    b->p += adv;
-    uint64_t keep = word << ((adv & 7) * 8);
-    b->acc = adv == 8 ? spill : keep;
-    b->n = total & 7;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap64(v);
+    memcpy(p, &v, sizeof(v));
+#else
+    codec_put_be64(p, v);
+#endif
 }
 
-static inline void bw_flush(bitwriter *b)
+/* Append plen (1..37) bits left-aligned in pre, then sig (0..64) bits left-aligned in bits;
+ * every bit after them in pre and bits is zero. */
+static inline void lane_field(lane *l, uint64_t pre, unsigned plen, uint64_t bits, unsigned sig)
 {
-    codec_put_be64(b->p, b->acc);
+    uint8_t *p = l->p;
+    unsigned c = l->r + plen; /* 1 .. 44 */
+    store_be64(p, ((uint64_t)p[0] << 56) | pre >> l->r | bits >> c);
+    store_be64(p + 8, bits << (64 - c));
+    unsigned total = c + sig;
+    l->p = p + (total >> 3);
+    l->r = total & 7;
+}
+
+/* A value field after the hlen-bit dod field in head. */
+static inline __attribute__((always_inline)) void lane_value(lane *l, uint64_t head, unsigned hlen,
+                                                             uint64_t vb)
+{
+    uint64_t x = vb ^ l->prev;
+    l->prev = vb;
+    if (x == 0) {
+        /* the control bit 0: the field ends inside the first word, so that one store does */
+        uint8_t *p = l->p;
+        unsigned c = l->r + hlen + 1; /* 1 .. 32 */
+        store_be64(p, ((uint64_t)p[0] << 56) | head >> l->r);
+        l->p = p + (c >> 3);
+        l->r = c & 7;
+    } else if ((x & l->out) == 0) {
+        lane_field(l, head | (1ull << 63) >> hlen, hlen + 2, x << l->wl, l->ws); /* 10 */
+    } else {
+        unsigned lead = (unsigned)__builtin_clzll(x);
+        unsigned trail = (unsigned)__builtin_ctzll(x);
+        if (lead > 31)
+            lead = 31; /* must fit 5 bits; the extra zeros become significant bits */
+        unsigned sig = 64 - lead - trail;
+        /* 11, 5-bit leading, 6-bit significant count (64 as 0), left-aligned */
+        uint64_t ctl = ((3ull << 11) | (lead << 6) | (sig & 63)) << 51;
+        l->wl = lead;
+        l->ws = sig;
+        l->out = ~((~0ull >> lead) & (~0ull << trail));
+        lane_field(l, head | ctl >> hlen, hlen + 13, x << lead, sig);
+    }
 }
 
 /* The dod field, left-aligned, and its length; 0 for the 68-bit form (the caller writes it). */
@@ -281,97 +343,188 @@ static inline unsigned dod_field(int64_t dod, uint64_t *w)
     return 0;
 }
 
-/* The first two samples have their own encodings and go through codec_xor_enc_append; the
- * rest reserve room once. The bit position runs on from sample to sample whatever the
- * spare-byte rule says (a spare byte only moves the end), so only the last sample decides the
- * final length. */
-int codec_xor_enc_append_batch(codec_xor_enc *e, const int64_t *t, const double *v, size_t n)
+/* Samples i..n-1 into K lanes (K a constant at every call); *prev_t and *tdelta hold the
+ * timestamp state before sample i, and after the last on return. */
+static inline __attribute__((always_inline)) void lanes_run(lane *L, const size_t K,
+                                                            const double *const *vp,
+                                                            const int64_t *t, size_t i, size_t n,
+                                                            int64_t *prev_t, int64_t *tdelta)
 {
-    size_t i = 0;
-    int rc = 0;
-    if (n > (size_t)(CODEC_XOR_MAX_SAMPLES - e->n)) {
-        for (; i < n && !rc; i++)
-            rc = codec_xor_enc_append(e, t[i], v[i]);
-        return rc;
-    }
-    for (; i < n && e->n < 2; i++)
-        if ((rc = codec_xor_enc_append(e, t[i], v[i])))
-            return rc;
-    if (i == n)
-        return 0;
-    size_t left = n - i;
-    if (left > SIZE_MAX / ENC_SAMPLE_ROOM)
-        return ST_ETOOBIG;
-    if ((rc = st_buf_reserve(&e->b, left * ENC_SAMPLE_ROOM)))
-        return rc;
-    uint8_t *base = e->b.p;
-    uint64_t pos = (uint64_t)e->b.len * 8 - e->free_bits;
-    bitwriter bw = {base + pos / 8, 0, (unsigned)(pos & 7)};
-    if (bw.n)
-        bw.acc = (uint64_t)(*bw.p & (0xFF00u >> bw.n)) << 56;
-    int64_t prev_t = e->t, tdelta = e->tdelta;
-    uint64_t prev_v = e->v;
-    /* no window yet (0xFF) reads as 64/64: no x fits it */
-    unsigned wl = e->leading == 0xFF ? 64 : e->leading, wt = e->trailing;
-    if (e->leading == 0xFF)
-        wt = 64;
-    unsigned sig_last = 1;
+    int64_t pt = *prev_t, td0 = *tdelta;
     for (; i < n; i++) {
-        int64_t td = (int64_t)((uint64_t)t[i] - (uint64_t)prev_t);
-        int64_t dod = (int64_t)((uint64_t)td - (uint64_t)tdelta);
+        int64_t td = (int64_t)((uint64_t)t[i] - (uint64_t)pt);
+        int64_t dod = (int64_t)((uint64_t)td - (uint64_t)td0);
         uint64_t head;
         unsigned hlen = dod_field(dod, &head);
         if (__builtin_expect(hlen == 0, 0)) {
-            bw_put(&bw, 0xFull << 60, 4);
-            bw_put(&bw, (uint64_t)dod, 64);
+#pragma GCC unroll 4
+            for (size_t j = 0; j < K; j++)
+                lane_field(&L[j], 0xFull << 60, 4, (uint64_t)dod, 64);
             head = 0;
         }
-        uint64_t vb = dbl_bits(v[i]);
-        uint64_t x = vb ^ prev_v;
-        unsigned lead = (unsigned)__builtin_clzll(x | 1);
-        unsigned trail = (unsigned)__builtin_ctzll(x | (1ull << 63));
-        if (lead > 31)
-            lead = 31; /* must fit 5 bits; the extra zeros become significant bits */
-        unsigned nsig = 64 - lead - trail;
-        int reuse = lead >= wl && trail >= wt;
-        /* control bits and header: 0 | 10 | 11 + 5-bit leading + 6-bit significant count */
-        uint64_t ctl = reuse ? 2 : (3u << 11) | (lead << 6) | (nsig & 63);
-        unsigned clen = reuse ? 2 : 13;
-        unsigned sig = reuse ? 64 - wl - wt : nsig;
-        uint64_t bits = x << (reuse ? wl : lead);
-        if (x == 0) {
-            ctl = 0;
-            clen = 1;
-            sig = 0;
-            bits = 0;
-        } else if (!reuse) {
-            wl = lead;
-            wt = trail;
-        }
-        head |= ctl << (64 - hlen - clen);
-        bw_put(&bw, head, hlen + clen);
-        bw_put(&bw, bits, sig);
-        sig_last = sig;
-        prev_v = vb;
-        prev_t = t[i];
-        tdelta = td;
+#pragma GCC unroll 4
+        for (size_t j = 0; j < K; j++)
+            lane_value(&L[j], head, hlen, dbl_bits(vp[j][i]));
+        pt = t[i];
+        td0 = td;
     }
-    bw_flush(&bw);
-    pos = (uint64_t)(bw.p - base) * 8 + bw.n;
-    int whole = sig_last != 0 && sig_last % 8 == 0;
-    unsigned r = (unsigned)(pos & 7);
-    unsigned free_bits = whole ? 8 - r : (8 - r) & 7;
-    e->b.len = (size_t)((pos + free_bits) / 8);
-    e->free_bits = (uint8_t)free_bits;
-    assert(e->b.len + 1 < e->b.cap);
-    e->n = (uint16_t)(e->n + left);
-    e->t = prev_t;
-    e->tdelta = tdelta;
-    e->v = prev_v;
-    e->leading = (uint8_t)(wl == 64 ? 0xFF : wl);
-    e->trailing = (uint8_t)(wl == 64 ? 0 : wt);
-    codec_put_be16(base, e->n);
+    *prev_t = pt;
+    *tdelta = td0;
+}
+
+/* Where a chunk can need its bytes for n more samples: samples 0 and 1 (a 10-byte varint,
+ * 8 bytes, a 10-byte uvarint and a 77-bit value field), at most 145 bits for each later one,
+ * and the 16 bytes a field's stores cover. */
+static size_t batch_room(size_t n)
+{
+    return HEADER_SIZE + 2 * CODEC_MAX_VARINT_LEN + 8 + 10 + (n * 145 + 7) / 8 + 16;
+}
+
+/* n >= 1 samples into k encoders (1 <= k <= CODEC_XOR_SHARED_MAX) holding the same number of
+ * samples, with the same last timestamp and delta, room for n more. */
+static int append_lanes(codec_xor_enc *const *e, size_t k, const int64_t *t, const double *const *v,
+                        size_t n)
+{
+    assert(n >= 1 && k >= 1 && k <= CODEC_XOR_SHARED_MAX);
+    /* All the room first: a failed call leaves every chunk as it was. */
+    for (size_t j = 0; j < k; j++) {
+        int rc = st_buf_reserve(&e[j]->b, batch_room(n));
+        if (rc)
+            return rc;
+    }
+    size_t have = e[0]->n, i = 0;
+    int64_t prev_t = e[0]->t, tdelta = e[0]->tdelta;
+    lane L[CODEC_XOR_SHARED_MAX];
+    const double *vp[CODEC_XOR_SHARED_MAX];
+    for (size_t j = 0; j < k; j++)
+        vp[j] = v[j];
+
+    if (have == 0) {
+        uint8_t lead[HEADER_SIZE + 2 * CODEC_MAX_VARINT_LEN + 8];
+        size_t m = HEADER_SIZE;
+        lead[0] = lead[1] = 0;
+        m += codec_put_varint(lead + m, t[0]);
+        size_t vat = m;
+        m += 8;
+        tdelta = 0;
+        if (n > 1) {
+            tdelta = (int64_t)((uint64_t)t[1] - (uint64_t)t[0]);
+            m += codec_put_uvarint(lead + m, (uint64_t)tdelta);
+        }
+        prev_t = t[0];
+        for (size_t j = 0; j < k; j++) {
+            uint8_t *p = e[j]->b.p;
+            uint64_t vb = dbl_bits(vp[j][0]);
+            memcpy(p, lead, m);
+            codec_put_be64(p + vat, vb);
+            p[m] = 0;
+            L[j] = (lane){p + m, 0, 0, 0, ~0ull, vb};
+        }
+        i = 1;
+        if (n > 1) {
+            for (size_t j = 0; j < k; j++)
+                lane_value(&L[j], 0, 0, dbl_bits(vp[j][1]));
+            prev_t = t[1];
+            i = 2;
+        }
+    } else {
+        if (have == 1) {
+            /* the room is there: this cannot fail */
+            for (size_t j = 0; j < k; j++) {
+                int rc = codec_xor_enc_append(e[j], t[0], vp[j][0]);
+                assert(rc == 0);
+                (void)rc;
+                vp[j]++;
+            }
+            if (--n == 0)
+                return 0;
+            t++;
+            have = 2;
+            prev_t = e[0]->t;
+            tdelta = e[0]->tdelta;
+        }
+        for (size_t j = 0; j < k; j++) {
+            const codec_xor_enc *x = e[j];
+            uint64_t pos = (uint64_t)x->b.len * 8 - x->free_bits;
+            L[j] = (lane){x->b.p + pos / 8, (unsigned)(pos & 7), 0, 0, ~0ull, x->v};
+            *L[j].p &= (uint8_t)(0xFF00u >> L[j].r);
+            if (x->leading != 0xFF) {
+                L[j].wl = x->leading;
+                L[j].ws = 64u - x->leading - x->trailing;
+                L[j].out = ~((~0ull >> x->leading) & (~0ull << x->trailing));
+            }
+        }
+    }
+
+    switch (k) {
+    case 1:
+        lanes_run(L, 1, vp, t, i, n, &prev_t, &tdelta);
+        break;
+    case 2:
+        lanes_run(L, 2, vp, t, i, n, &prev_t, &tdelta);
+        break;
+    case 3:
+        lanes_run(L, 3, vp, t, i, n, &prev_t, &tdelta);
+        break;
+    default:
+        lanes_run(L, 4, vp, t, i, n, &prev_t, &tdelta);
+        break;
+    }
+
+    for (size_t j = 0; j < k; j++) {
+        codec_xor_enc *x = e[j];
+        uint8_t *base = x->b.p;
+        uint64_t pos = (uint64_t)(L[j].p - base) * 8 + L[j].r;
+        /* the last field ended with a whole byte: sample 0's value, or a value field with a
+         * multiple of 8 significant bits */
+        uint64_t before = n >= 2 ? dbl_bits(vp[j][n - 2]) : x->v;
+        int whole = have + n == 1 || (L[j].prev != before && L[j].ws % 8 == 0);
+        unsigned r = (unsigned)(pos & 7);
+        unsigned free_bits = whole ? 8 - r : (8 - r) & 7;
+        x->b.len = (size_t)((pos + free_bits) / 8);
+        x->free_bits = (uint8_t)free_bits;
+        assert(x->b.len + 1 < x->b.cap);
+        x->n = (uint16_t)(have + n);
+        x->t = prev_t;
+        x->tdelta = tdelta;
+        x->v = L[j].prev;
+        x->leading = (uint8_t)(L[j].out == ~0ull ? 0xFF : L[j].wl);
+        x->trailing = (uint8_t)(L[j].out == ~0ull ? 0 : 64 - L[j].wl - L[j].ws);
+        codec_put_be16(base, x->n);
+    }
     return 0;
+}
+
+/* Past the sample cap the samples go one at a time, up to the ST_ETOOBIG of the one past it. */
+int codec_xor_enc_append_batch(codec_xor_enc *e, const int64_t *t, const double *v, size_t n)
+{
+    if (n > (size_t)(CODEC_XOR_MAX_SAMPLES - e->n)) {
+        int rc = 0;
+        for (size_t i = 0; i < n && !rc; i++)
+            rc = codec_xor_enc_append(e, t[i], v[i]);
+        return rc;
+    }
+    return n ? append_lanes(&e, 1, t, &v, n) : 0;
+}
+
+int codec_xor_enc_append_batch_shared(codec_xor_enc *const *e, size_t k, const int64_t *t,
+                                      const double *const *v, size_t n)
+{
+    if (k == 0 || k > CODEC_XOR_SHARED_MAX)
+        return ST_EINVAL;
+    int same = n <= (size_t)(CODEC_XOR_MAX_SAMPLES - e[0]->n);
+    for (size_t j = 1; j < k; j++)
+        same &= e[j]->n == e[0]->n && e[j]->t == e[0]->t && e[j]->tdelta == e[0]->tdelta;
+    if (!same) {
+        /* past the sample cap, or chunks whose timestamps differ: one at a time */
+        int rc = 0;
+        for (size_t j = 0; j < k; j++) {
+            int r = codec_xor_enc_append_batch(e[j], t, v[j], n);
+            rc = rc ? rc : r;
+        }
+        return rc;
+    }
+    return n ? append_lanes(e, k, t, v, n) : 0;
 }
 
 codec_chunk codec_xor_enc_chunk(const codec_xor_enc *e)

@@ -991,6 +991,9 @@ static int decode_series(batch *b, series_job *j)
     return 0;
 }
 
+_Static_assert(CODEC_AGGR_COUNT == 0 && CODEC_AGGR_MAX + 1 <= CODEC_XOR_SHARED_MAX,
+               "count .. max are the first aggregates, few enough for one shared encode");
+
 /* The chunks of one stage as AggrChunk bytes in the batch arena. */
 static int encode_stage(batch *b, const series_job *j, const ds_chunks *s, ochunk **out,
                         uint32_t *nout)
@@ -1004,21 +1007,42 @@ static int encode_stage(batch *b, const series_job *j, const ds_chunks *s, ochun
         return series_fail(b, j, UINT64_MAX, ST_ENOMEM, "out of memory");
     for (size_t c = 0; c < s->nchunks; c++) {
         codec_chunk sub[CODEC_AGGR_N];
+        size_t from[CODEC_AGGR_N], k[CODEC_AGGR_N];
         for (int a = 0; a < CODEC_AGGR_N; a++) {
-            size_t from = s->off[a][c], k = s->off[a][c + 1] - from;
-            if (k == 0) {
-                sub[a] = (codec_chunk){.enc = 0, .data = NULL, .len = 0};
-                continue;
-            }
+            from[a] = s->off[a][c];
+            k[a] = s->off[a][c + 1] - from[a];
             codec_xor_enc_reset(&sc->enc[a]);
-            int rc = codec_xor_enc_append_batch(&sc->enc[a], s->t[a] + from, s->v[a] + from, k);
-            if (rc)
-                return series_fail(b, j, UINT64_MAX, rc,
-                                   rc == ST_ETOOBIG ? "an aggregate chunk would hold more than "
-                                                      "65535 samples"
-                                                    : "out of memory");
+        }
+        /* Count, sum, min and max on the same stamps go through the encoder in one pass.
+         * raw_batch gives them the same stamps; aggr_batch windows each over its own input,
+         * whose stamps need not agree, so they are compared. */
+        int shared = k[0] > 0, rc = 0;
+        for (int a = 1; a <= CODEC_AGGR_MAX && shared; a++)
+            shared = k[a] == k[0] &&
+                     memcmp(s->t[a] + from[a], s->t[0] + from[0], k[0] * sizeof(int64_t)) == 0;
+        if (shared) {
+            codec_xor_enc *e[CODEC_AGGR_MAX + 1];
+            const double *v[CODEC_AGGR_MAX + 1];
+            for (int a = 0; a <= CODEC_AGGR_MAX; a++) {
+                e[a] = &sc->enc[a];
+                v[a] = s->v[a] + from[a];
+            }
+            rc = codec_xor_enc_append_batch_shared(e, CODEC_AGGR_MAX + 1, s->t[0] + from[0], v,
+                                                   k[0]);
+        }
+        for (int a = shared ? CODEC_AGGR_MAX + 1 : 0; a < CODEC_AGGR_N && !rc; a++)
+            if (k[a])
+                rc = codec_xor_enc_append_batch(&sc->enc[a], s->t[a] + from[a], s->v[a] + from[a],
+                                                k[a]);
+        if (rc)
+            return series_fail(b, j, UINT64_MAX, rc,
+                               rc == ST_ETOOBIG ? "an aggregate chunk would hold more than "
+                                                  "65535 samples"
+                                                : "out of memory");
+        for (int a = 0; a < CODEC_AGGR_N; a++) {
             codec_chunk x = codec_xor_enc_chunk(&sc->enc[a]);
-            sub[a] = (codec_chunk){.enc = CODEC_ENC_XOR, .data = x.data, .len = x.len};
+            sub[a] = k[a] ? (codec_chunk){.enc = CODEC_ENC_XOR, .data = x.data, .len = x.len}
+                          : (codec_chunk){.enc = 0, .data = NULL, .len = 0};
         }
         size_t size = codec_aggr_size(sub);
         uint8_t *p = st_arena_alloc(&b->arena, size);

@@ -2,7 +2,8 @@
  * test_xor.c - the XOR chunk codec: exact bytes of hand-computed chunks and of chunks written by
  * real Prometheus 2.42, every bucket edge of the timestamp encoding, the value-field corner
  * cases (64 significant bits, the leading-zero clamp, window reuse), NaN payloads, randomized
- * round trips, corrupt input (every truncation, random byte flips) that must fail cleanly, and
+ * round trips, corrupt input (every truncation, random byte flips) that must fail cleanly, the
+ * shared-timestamp batch of up to four chunks against each chunk encoded a sample at a time, and
  * the sample count of every chunk encoding.
  */
 #include "tests/util/testutil.h"
@@ -1017,6 +1018,304 @@ static void xor__fails_an_append_cleanly_when_allocation_fails(void **state)
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Several chunks on one timestamp array.
+ */
+
+/* Values for lane j of a shared encode: a random_value kind, or (kind 7) one constant. */
+static uint64_t shared_value(int kind, uint64_t prev, size_t i)
+{
+    return kind == 7 ? dbits(20.0) : random_value(kind, prev, i);
+}
+
+/* n samples a sample at a time: the reference for the batch paths, with which
+ * codec_xor_enc_append shares no code. */
+static void append_each(codec_xor_enc *e, const int64_t *t, const double *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(codec_xor_enc_append(e, t[i], v[i]), 0);
+}
+
+/* The reference for k chunks on one timestamp array: each encoded on its own. */
+static void encode_separately(codec_xor_enc *want, size_t k, const int64_t *t,
+                              const double *const *v, size_t n)
+{
+    for (size_t j = 0; j < k; j++) {
+        codec_xor_enc_reset(&want[j]);
+        append_each(&want[j], t, v[j], n);
+    }
+}
+
+static void expect_same_chunks(const char *name, const codec_xor_enc *got,
+                               const codec_xor_enc *want, size_t k)
+{
+    for (size_t j = 0; j < k; j++) {
+        char what[128];
+        snprintf(what, sizeof(what), "%s, chunk %zu of %zu", name, j, k);
+        codec_chunk g = codec_xor_enc_chunk(&got[j]), w = codec_xor_enc_chunk(&want[j]);
+        expect_bytes(what, g.data, g.len, w.data, w.len);
+    }
+}
+
+static void xor__shared_batch_matches_separate_batches_on_random_series(void **state)
+{
+    enum { MAX = 300, K = CODEC_XOR_SHARED_MAX };
+    sample *s = malloc(MAX * sizeof(*s));
+    int64_t *t = malloc(MAX * sizeof(*t));
+    double *vals = malloc(K * MAX * sizeof(*vals));
+    assert_true(s && t && vals);
+    codec_xor_enc got[K], want[K];
+    codec_xor_enc *gp[K];
+    const double *vp[K];
+    for (size_t j = 0; j < K; j++) {
+        codec_xor_enc_init(&got[j]);
+        codec_xor_enc_init(&want[j]);
+        gp[j] = &got[j];
+        vp[j] = vals + j * MAX;
+    }
+    rng_seed(0x5EED0005);
+    for (int r = 0; r < 4000; r++) {
+        size_t n = r < 40 ? (size_t)r % 5 : random_series(s, MAX);
+        size_t k = 1 + (size_t)r % K;
+        for (size_t i = 0; i < n; i++)
+            t[i] = s[i].t;
+        if (r < 40) /* 0 to 4 samples: every path through samples 0 and 1 */
+            for (size_t i = 0; i < n; i++)
+                t[i] = 1000 * (int64_t)i + (int64_t)(rnd() % 3);
+        for (size_t j = 0; j < k; j++) {
+            int kind = (int)(rnd() % 8);
+            uint64_t x = j == 0 && r >= 40 ? 0 : rnd();
+            for (size_t i = 0; i < n; i++) {
+                x = j == 0 && r >= 40 ? s[i].v : shared_value(kind, x, i);
+                vals[j * MAX + i] = bitsd(x);
+            }
+        }
+        char name[96];
+        snprintf(name, sizeof(name), "random series %d (%zu samples)", r, n);
+        encode_separately(want, k, t, vp, n);
+
+        for (size_t j = 0; j < k; j++) {
+            codec_xor_enc_reset(&got[j]);
+            assert_int_equal(codec_xor_enc_append_batch(&got[j], t, vp[j], n), 0);
+        }
+        expect_same_chunks(name, got, want, k); /* separate batches */
+        for (size_t j = 0; j < k; j++)
+            codec_xor_enc_reset(&got[j]);
+        assert_int_equal(codec_xor_enc_append_batch_shared(gp, k, t, vp, n), 0);
+        expect_same_chunks(name, got, want, k);
+
+        /* in up to five calls, each resuming where the one before stopped (cuts at 1 and 2
+         * included) */
+        for (size_t j = 0; j < k; j++)
+            codec_xor_enc_reset(&got[j]);
+        size_t at = 0;
+        for (int c = 0; at < n; c++) {
+            size_t m = c == 4 ? n - at : (size_t)(rnd() % (n - at + 1));
+            if (r % 3 == 0 && c < 2)
+                m = ST_MIN((size_t)1, n - at);
+            const double *part[K];
+            for (size_t j = 0; j < k; j++)
+                part[j] = vp[j] + at;
+            assert_int_equal(codec_xor_enc_append_batch_shared(gp, k, t + at, part, m), 0);
+            at += m;
+        }
+        snprintf(name, sizeof(name), "random series %d (%zu samples) in parts", r, n);
+        expect_same_chunks(name, got, want, k);
+    }
+    for (size_t j = 0; j < K; j++) {
+        codec_xor_enc_release(&got[j]);
+        codec_xor_enc_release(&want[j]);
+    }
+    free(s);
+    free(t);
+    free(vals);
+}
+
+/* Hand-picked value fields on one set of stamps (with every dod bucket and the 64-bit form):
+ * constants, zeros, -0.0, NaN payloads, infinities, xors with 32 and more leading zeros (a new
+ * window at exactly 32 in the third chunk), 64 significant bits, and windows that are reused,
+ * then outgrown. */
+static void xor__shared_batch_matches_separate_batches_on_value_corner_cases(void **state)
+{
+    enum { N = 12, K = CODEC_XOR_SHARED_MAX };
+    static const int64_t t[N] = {0,
+                                 1000,
+                                 2000,
+                                 3000,
+                                 3000 + 8193,
+                                 20000 + 9000000000000,
+                                 40000 - 5000000000000,
+                                 40001,
+                                 40001 + 65537,
+                                 200000,
+                                 200001,
+                                 400002};
+    static const uint64_t v[][N] = {
+        {0x4034000000000000, 0x4034000000000000, 0x4034000000000000, 0x4034000000000000,
+         0x4034000000000000, 0x4034000000000000, 0x4034000000000000, 0x4034000000000000,
+         0x4034000000000000, 0x4034000000000000, 0x4034000000000000, 0x4034000000000000},
+        {0, 0x8000000000000000, 0, 1, 3, 2, 0x7ff0000000000000, 0xfff0000000000000, STALE_NAN,
+         0x7ff8000000000001, 0x7ff8000000000001, 0},
+        {0x4000000000000000, 0x4000000000000100, 0x4000000000000300, 0x4000000080000301,
+         0x4000000180000002, 0xc000000180000002, 0x3fffffffffffffff, 0x4000000000000000,
+         0x4000000000000000, 0x4000000000000100, 0x4000000000000000, 0x4000000000010000},
+        {0xffffffffffffffff, 0, 0xffffffffffffffff, 0x8000000000000001, 0x8000000000000000, 1,
+         0x0000000100000000, 0x0000000000000100, 0x0000000000000101, 0x0000000000000111,
+         0x1000000000000000, 0x3000000000000000},
+    };
+    double vals[K][N];
+    const double *vp[K];
+    codec_xor_enc got[K], want[K];
+    codec_xor_enc *gp[K];
+    for (size_t j = 0; j < K; j++) {
+        for (size_t i = 0; i < N; i++)
+            vals[j][i] = bitsd(v[j][i]);
+        vp[j] = vals[j];
+        gp[j] = &got[j];
+        codec_xor_enc_init(&got[j]);
+        codec_xor_enc_init(&want[j]);
+    }
+    for (size_t k = 1; k <= K; k++) {
+        for (size_t n = 0; n <= N; n++) {
+            char name[64];
+            snprintf(name, sizeof(name), "%zu chunks of %zu samples", k, n);
+            encode_separately(want, k, t, vp, n);
+            for (size_t j = 0; j < k; j++)
+                codec_xor_enc_reset(&got[j]);
+            assert_int_equal(codec_xor_enc_append_batch_shared(gp, k, t, vp, n), 0);
+            expect_same_chunks(name, got, want, k);
+            for (size_t j = 0; j < k; j++) {
+                sample ws[N];
+                for (size_t i = 0; i < n; i++)
+                    ws[i] = (sample){t[i], v[j][i]};
+                codec_chunk c = codec_xor_enc_chunk(&got[j]);
+                expect_samples(name, c.data, c.len, ws, n);
+            }
+        }
+    }
+    for (size_t j = 0; j < K; j++) {
+        codec_xor_enc_release(&got[j]);
+        codec_xor_enc_release(&want[j]);
+    }
+}
+
+/* Encoders that differ in their number of samples, their last timestamp or their last delta
+ * still get what separate batches give them. */
+static void xor__shared_batch_appends_one_by_one_to_encoders_in_different_states(void **state)
+{
+    enum { N = 40 };
+    int64_t t[N], shifted[N], bent[N];
+    double vals[2][N];
+    for (size_t i = 0; i < N; i++) {
+        t[i] = 300000 * (int64_t)i;
+        shifted[i] = t[i] + 5;             /* the same deltas */
+        bent[i] = t[i] - (i == 8 ? 7 : 0); /* the same last stamp, another delta */
+        vals[0][i] = (double)i * 0.37;
+        vals[1][i] = (double)i * 1.37;
+    }
+    static const char *const names[] = {"a sample fewer, the same last stamp and delta",
+                                        "other stamps, same deltas",
+                                        "same last stamp, another delta"};
+    const int64_t *odd[] = {t + 1, shifted, bent};
+    codec_xor_enc got[2], want[2];
+    codec_xor_enc *gp[2] = {&got[0], &got[1]};
+    const double *vp[2] = {vals[0] + 10, vals[1] + 10};
+    for (size_t j = 0; j < 2; j++) {
+        codec_xor_enc_init(&got[j]);
+        codec_xor_enc_init(&want[j]);
+    }
+    for (size_t c = 0; c < ST_ARRAY_LEN(odd); c++) {
+        size_t m = c == 0 ? 9 : 10;
+        for (size_t j = 0; j < 2; j++) {
+            codec_xor_enc_reset(&got[j]);
+            codec_xor_enc_reset(&want[j]);
+        }
+        assert_int_equal(codec_xor_enc_append_batch(&got[0], t, vals[0], 10), 0);
+        append_each(&want[0], t, vals[0], 10);
+        assert_int_equal(codec_xor_enc_append_batch(&got[1], odd[c], vals[1], m), 0);
+        append_each(&want[1], odd[c], vals[1], m);
+        assert_int_equal(codec_xor_enc_append_batch_shared(gp, 2, t + 10, vp, N - 10), 0);
+        for (size_t j = 0; j < 2; j++)
+            append_each(&want[j], t + 10, vp[j], N - 10);
+        expect_same_chunks(names[c], got, want, 2);
+    }
+    assert_int_equal(codec_xor_enc_append_batch_shared(gp, 0, t, vp, 1), ST_EINVAL);
+    assert_int_equal(codec_xor_enc_append_batch_shared(gp, CODEC_XOR_SHARED_MAX + 1, t, vp, 1),
+                     ST_EINVAL);
+    for (size_t j = 0; j < 2; j++) {
+        codec_xor_enc_release(&got[j]);
+        codec_xor_enc_release(&want[j]);
+    }
+}
+
+/* Past 65535 samples each chunk is filled up to the cap, as a batch fills it; a failed
+ * allocation appends nothing to any of them, and the same call then succeeds. */
+static void xor__shared_batch_stops_at_the_cap_and_fails_cleanly(void **state)
+{
+    enum { N = CODEC_XOR_MAX_SAMPLES + 5, K = 2 };
+    int64_t *t = malloc(N * sizeof(*t));
+    double *vals = malloc(K * N * sizeof(*vals));
+    assert_true(t && vals);
+    for (size_t i = 0; i < N; i++) {
+        t[i] = 15000 * (int64_t)i + (int64_t)(i % 7);
+        vals[i] = (double)(i % 17);
+        vals[N + i] = (double)i * 1.5;
+    }
+    const double *vp[K] = {vals, vals + N};
+    codec_xor_enc got[K], want[K];
+    codec_xor_enc *gp[K] = {&got[0], &got[1]};
+    for (size_t j = 0; j < K; j++) {
+        codec_xor_enc_init(&got[j]);
+        codec_xor_enc_init(&want[j]);
+        assert_int_equal(codec_xor_enc_append_batch(&want[j], t, vp[j], N), ST_ETOOBIG);
+    }
+    /* a whole chunk in one call, 65535 samples, is not too big, for a batch either */
+    assert_int_equal(codec_xor_enc_append_batch_shared(gp, K, t, vp, CODEC_XOR_MAX_SAMPLES), 0);
+    expect_same_chunks("65535 samples", got, want, K);
+    for (size_t j = 0; j < K; j++) {
+        codec_xor_enc_reset(&got[j]);
+        assert_int_equal(codec_xor_enc_append_batch(&got[j], t, vp[j], CODEC_XOR_MAX_SAMPLES), 0);
+    }
+    expect_same_chunks("65535 samples in one batch", got, want, K);
+    for (size_t j = 0; j < K; j++)
+        codec_xor_enc_reset(&got[j]);
+    assert_int_equal(codec_xor_enc_append_batch_shared(gp, K, t, vp, N), ST_ETOOBIG);
+    expect_same_chunks("past the cap", got, want, K);
+
+    for (size_t j = 0; j < K; j++) {
+        /* small buffers again, that the next call must grow */
+        codec_xor_enc_release(&got[j]);
+        codec_xor_enc_init(&got[j]);
+        codec_xor_enc_reset(&want[j]);
+        assert_int_equal(codec_xor_enc_append_batch(&got[j], t, vp[j], 3), 0);
+        append_each(&want[j], t, vp[j], 3);
+    }
+    for (long fail = 1; fail <= 2; fail++) {
+        st_alloc_fail_after(fail); /* the first chunk's growth, then the second's */
+        int rc = codec_xor_enc_append_batch_shared(gp, K, t + 3,
+                                                   (const double *[]){vp[0] + 3, vp[1] + 3}, 5000);
+        st_alloc_fail_after(0);
+        assert_int_equal(rc, ST_ENOMEM);
+        expect_same_chunks("after a failed growth", got, want, K);
+    }
+    st_alloc_fail_after(1); /* and a single batch, the same */
+    assert_int_equal(codec_xor_enc_append_batch(&got[1], t + 3, vp[1] + 3, 5000), ST_ENOMEM);
+    st_alloc_fail_after(0);
+    expect_same_chunks("after a failed batch", got, want, K);
+    assert_int_equal(codec_xor_enc_append_batch_shared(
+                         gp, K, t + 3, (const double *[]){vp[0] + 3, vp[1] + 3}, 5000),
+                     0);
+    for (size_t j = 0; j < K; j++)
+        append_each(&want[j], t + 3, vp[j] + 3, 5000);
+    expect_same_chunks("after the retry", got, want, K);
+    for (size_t j = 0; j < K; j++) {
+        codec_xor_enc_release(&got[j]);
+        codec_xor_enc_release(&want[j]);
+    }
+    free(t);
+    free(vals);
+}
+
+/* ---------------------------------------------------------------------------------------------
  * Sample counts of every encoding.
  */
 static void xor__num_samples_reads_every_known_encoding(void **state)
@@ -1095,6 +1394,10 @@ int main(void)
         cmocka_unit_test(xor__stops_at_65535_samples_with_etoobig),
         cmocka_unit_test(xor__reset_starts_an_identical_fresh_chunk),
         cmocka_unit_test(xor__fails_an_append_cleanly_when_allocation_fails),
+        cmocka_unit_test(xor__shared_batch_matches_separate_batches_on_random_series),
+        cmocka_unit_test(xor__shared_batch_matches_separate_batches_on_value_corner_cases),
+        cmocka_unit_test(xor__shared_batch_appends_one_by_one_to_encoders_in_different_states),
+        cmocka_unit_test(xor__shared_batch_stops_at_the_cap_and_fails_cleanly),
         cmocka_unit_test(xor__num_samples_reads_every_known_encoding),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,7 +4,8 @@
  * gives (Thanos' two steps); any thread count gives the same bytes; the meta is Thanos' (new
  * ULID, compaction, labels and range kept, resolution, source "compactor", recounted stats,
  * files); histogram chunks are skipped and counted; the outputs pass verify and their counters
- * read back to the raw totals; bad input leaves nothing behind.
+ * read back to the raw totals; bad input leaves nothing behind; aggregates whose input stamps
+ * disagree are encoded one by one and still read back right.
  */
 #include "../util/testutil.h"
 
@@ -738,6 +739,82 @@ static void write_one_series(const char *dir, const codec_chunk *chks, codec_chu
     tu_write(p, meta, strlen(meta));
 }
 
+/* Count, sum, min and max of a 5m chunk downsampled to 1h share their stamps when they share
+ * them in the input, and go through one shared encode; when the input's disagree (a sum that
+ * stops early, a min whose last stamp differs), each is encoded on its own and every aggregate
+ * still reads back as ds_downsample_aggr computes it. */
+static void downsample_block__encodes_aggregates_whose_stamps_disagree(void **state)
+{
+    fixture *f = *state;
+    enum { N = 600 }; /* a sample a minute for 10 h */
+    static const char *const names[] = {"stamps agree", "sum stops early", "min's last stamp"};
+    static int64_t t[N], mt[N];
+    static double v[N];
+    st_err err;
+    st_err_init(&err);
+    ds_work w;
+    ds_work_init(&w);
+    for (size_t c = 0; c < ST_ARRAY_LEN(names); c++) {
+        for (int i = 0; i < N; i++) {
+            t[i] = 3600000 + 60000 * (int64_t)i;
+            v[i] = (double)((i * 37) % 101) * 0.25;
+        }
+        ds_chunks in5, mod, want, got;
+        ds_chunks_init(&in5);
+        ds_chunks_init(&mod);
+        ds_chunks_init(&want);
+        ds_chunks_init(&got);
+        assert_int_equal(ds_downsample_raw(t, v, N, 300000, 0, 1, &in5, &w, &err), 0);
+        assert_int_equal(in5.nchunks, 1);
+        const int64_t *tp[CODEC_AGGR_N];
+        const double *vp[CODEC_AGGR_N];
+        size_t np[CODEC_AGGR_N];
+        for (int a = 0; a < CODEC_AGGR_N; a++) {
+            tp[a] = in5.t[a];
+            vp[a] = in5.v[a];
+            np[a] = in5.n[a];
+        }
+        if (c == 1)
+            np[CODEC_AGGR_SUM] /= 2;
+        if (c == 2) {
+            memcpy(mt, in5.t[CODEC_AGGR_MIN], in5.n[CODEC_AGGR_MIN] * sizeof(int64_t));
+            mt[in5.n[CODEC_AGGR_MIN] - 1]--; /* the same windows, another last stamp */
+            tp[CODEC_AGGR_MIN] = mt;
+        }
+        assert_int_equal(ds_chunks_add(&mod, tp, vp, np, in5.mint[0], in5.maxt[0], DS_GROUP_START),
+                         0);
+        st_buf b;
+        st_buf_init(&b, 0);
+        encode_aggr(&mod, 0, &b);
+        codec_chunk ch = {.enc = CODEC_ENC_AGGR, .data = b.p, .len = (uint32_t)b.len};
+        codec_chunk_meta m = {.mint = mod.mint[0], .maxt = mod.maxt[0]};
+        char dir[4200], out[4200];
+        snprintf(dir, sizeof(dir), "%s/disagree%zu/01HQ7S5M1T7Y6X3VZ3Z1Q4K2AD", f->tmp, c);
+        snprintf(out, sizeof(out), "%s/disagree%zu-out", f->tmp, c);
+        write_one_series(dir, &ch, &m, 1, np[CODEC_AGGR_COUNT]);
+
+        codec_block *blk;
+        assert_int_equal(codec_block_open(&blk, dir, &err), 0);
+        static const int64_t res[] = {3600000};
+        static downsample_stats st;
+        downsample_opts o = {0}; /* no verify: it refuses such chunks, rightly */
+        o.threads = 1;
+        if (downsample_block(blk, res, 1, out, &o, &st, &err))
+            fail_msg("%s: %s", names[c], err.msg);
+        codec_block_free(blk);
+        assert_int_equal(ds_downsample_aggr(&mod, 0, 1, 300000, 3600000, 0, &want, &w, &err), 0);
+        load_first_series(st.out[0].dir, &got);
+        print_message("%s\n", names[c]);
+        expect_same_chunks(&want, &got);
+        st_buf_release(&b);
+        ds_chunks_release(&in5);
+        ds_chunks_release(&mod);
+        ds_chunks_release(&want);
+        ds_chunks_release(&got);
+    }
+    ds_work_release(&w);
+}
+
 typedef struct vcase {
     const char *name;
     int64_t t[CODEC_AGGR_N][6]; /* -1 ends a list; a list starting with -2 is absent */
@@ -870,6 +947,7 @@ int main(void)
         cmocka_unit_test(downsample_block__leaves_nothing_behind_on_overlapping_chunks),
         cmocka_unit_test(downsample_block__decodes_only_when_asked_to),
         cmocka_unit_test(downsample_block__repairs_a_5m_block_as_thanos_does),
+        cmocka_unit_test(downsample_block__encodes_aggregates_whose_stamps_disagree),
         cmocka_unit_test(verify__checks_every_sub_chunk_of_aggregate_chunks),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
