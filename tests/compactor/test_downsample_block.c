@@ -552,9 +552,10 @@ static void expect_same_chunks(const ds_chunks *a, const ds_chunks *b)
         for (int g = 0; g < CODEC_AGGR_N; g++) {
             size_t na = a->off[g][c + 1] - a->off[g][c], nb = b->off[g][c + 1] - b->off[g][c];
             assert_int_equal(na, nb);
-            for (size_t i = 0; i < na; i++)
+            for (size_t i = 0; i < na; i++) /* to the bit: NaN payloads and signed zeros */
                 assert_true(a->t[g][a->off[g][c] + i] == b->t[g][b->off[g][c] + i] &&
-                            a->v[g][a->off[g][c] + i] == b->v[g][b->off[g][c] + i]);
+                            memcmp(&a->v[g][a->off[g][c] + i], &b->v[g][b->off[g][c] + i],
+                                   sizeof(double)) == 0);
         }
     }
 }
@@ -702,9 +703,9 @@ static void downsample_block__repairs_a_5m_block_as_thanos_does(void **state)
     codec_xor_enc_release(&ee);
 }
 
-/* A one-series 5m block in dir holding these chunks (meta stats left for verify to count). */
+/* A one-series block at res in dir holding these chunks (meta stats left for verify to count). */
 static void write_one_series(const char *dir, const codec_chunk *chks, codec_chunk_meta *metas,
-                             size_t n, uint64_t samples)
+                             size_t n, uint64_t samples, int64_t res)
 {
     char p[4300];
     st_err err;
@@ -733,8 +734,8 @@ static void write_one_series(const char *dir, const codec_chunk *chks, codec_chu
              "{\"ulid\": \"01HQ7S5M1T7Y6X3VZ3Z1Q4K2AD\", \"minTime\": 0, \"maxTime\": 100000000, "
              "\"stats\": {\"numSamples\": %llu, \"numSeries\": 1, \"numChunks\": %zu}, "
              "\"compaction\": {\"level\": 1}, \"version\": 1, \"thanos\": {\"labels\": {}, "
-             "\"downsample\": {\"resolution\": 300000}, \"source\": \"compactor\"}}",
-             (unsigned long long)samples, n);
+             "\"downsample\": {\"resolution\": %lld}, \"source\": \"compactor\"}}",
+             (unsigned long long)samples, n, (long long)res);
     snprintf(p, sizeof(p), "%s/meta.json", dir);
     tu_write(p, meta, strlen(meta));
 }
@@ -791,7 +792,7 @@ static void downsample_block__encodes_aggregates_whose_stamps_disagree(void **st
         char dir[4200], out[4200];
         snprintf(dir, sizeof(dir), "%s/disagree%zu/01HQ7S5M1T7Y6X3VZ3Z1Q4K2AD", f->tmp, c);
         snprintf(out, sizeof(out), "%s/disagree%zu-out", f->tmp, c);
-        write_one_series(dir, &ch, &m, 1, np[CODEC_AGGR_COUNT]);
+        write_one_series(dir, &ch, &m, 1, np[CODEC_AGGR_COUNT], 300000);
 
         codec_block *blk;
         assert_int_equal(codec_block_open(&blk, dir, &err), 0);
@@ -809,6 +810,100 @@ static void downsample_block__encodes_aggregates_whose_stamps_disagree(void **st
         st_buf_release(&b);
         ds_chunks_release(&in5);
         ds_chunks_release(&mod);
+        ds_chunks_release(&want);
+        ds_chunks_release(&got);
+    }
+    ds_work_release(&w);
+}
+
+/* Raw series that need expandChunkIterator's filters or the batch NaN filter (a stale marker,
+ * another NaN, infinities, samples going back in time within a chunk and across chunks, a
+ * negative timestamp), signed zeros and a clean series: each comes out of a block exactly as
+ * ds_expand per chunk and ds_downsample_raw compute it from the decoded samples. The block path
+ * sends clean series past the filters; this is what keeps it honest about which are clean. */
+static void downsample_block__filters_raw_series_as_thanos_does(void **state)
+{
+    fixture *f = *state;
+    enum { PER = 240, NC = 2 }; /* two chunks of an hour at 15 s */
+    static const char *const names[] = {"clean",          "stale marker", "NaN",
+                                        "infinities",     "back in time", "back across chunks",
+                                        "negative start", "signed zeros"};
+    static int64_t t[NC][PER], all_t[NC * PER];
+    static double v[NC][PER], all_v[NC * PER];
+    const uint64_t stale = 0x7ff0000000000002ull;
+    st_err err;
+    st_err_init(&err);
+    ds_work w;
+    ds_work_init(&w);
+    for (size_t k = 0; k < ST_ARRAY_LEN(names); k++) {
+        for (int c = 0; c < NC; c++)
+            for (int i = 0; i < PER; i++) {
+                t[c][i] = 3600000 + (int64_t)(c * PER + i) * 15000 + i % 3;
+                v[c][i] = 1000.0 + (double)((i * 37) % 101) * 0.5;
+            }
+        switch (k) {
+        case 1:
+            memcpy(&v[0][100], &stale, sizeof(double));
+            break;
+        case 2:
+            v[1][50] = NAN;
+            break;
+        case 3:
+            v[0][10] = INFINITY;
+            v[0][11] = -INFINITY;
+            v[1][5] = INFINITY;
+            break;
+        case 4:
+            t[0][120] = t[0][119] - 1000;
+            break;
+        case 5:
+            for (int i = 0; i < 10; i++)
+                t[1][i] = t[0][PER - 1] - 40000 + i;
+            break;
+        case 6:
+            t[0][0] = -15000;
+            break;
+        case 7:
+            for (int i = 0; i < 40; i++)
+                v[0][i] = i % 2 ? 0.0 : -0.0;
+            break;
+        }
+        codec_xor_enc enc[NC];
+        codec_chunk chks[NC];
+        codec_chunk_meta metas[NC];
+        size_t n = 0;
+        for (int c = 0; c < NC; c++) {
+            codec_xor_enc_init(&enc[c]);
+            for (int i = 0; i < PER; i++)
+                assert_int_equal(codec_xor_enc_append(&enc[c], t[c][i], v[c][i]), 0);
+            chks[c] = codec_xor_enc_chunk(&enc[c]);
+            /* the index keeps chunks apart even where the samples do not */
+            metas[c] = (codec_chunk_meta){.mint = c ? metas[c - 1].maxt + 1 : t[c][0],
+                                          .maxt = t[c][PER - 1]};
+            memcpy(all_t + n, t[c], sizeof(t[c]));
+            memcpy(all_v + n, v[c], sizeof(v[c]));
+            n += ds_expand(all_t + n, all_v + n, PER, all_t + n, all_v + n);
+        }
+        char dir[4200], out[4200];
+        snprintf(dir, sizeof(dir), "%s/filters%zu/01HQ7S5M1T7Y6X3VZ3Z1Q4K2AD", f->tmp, k);
+        snprintf(out, sizeof(out), "%s/filters%zu-out", f->tmp, k);
+        write_one_series(dir, chks, metas, NC, NC * PER, 0);
+        for (int c = 0; c < NC; c++)
+            codec_xor_enc_release(&enc[c]);
+
+        codec_block *blk;
+        assert_int_equal(codec_block_open(&blk, dir, &err), 0);
+        static const int64_t res[] = {300000};
+        static downsample_stats st;
+        run(blk, res, 1, out, 1, &st);
+        codec_block_free(blk);
+        ds_chunks want, got;
+        ds_chunks_init(&want);
+        ds_chunks_init(&got);
+        assert_int_equal(ds_downsample_raw(all_t, all_v, n, 300000, 0, 1, &want, &w, &err), 0);
+        load_first_series(st.out[0].dir, &got);
+        print_message("%s\n", names[k]);
+        expect_same_chunks(&want, &got);
         ds_chunks_release(&want);
         ds_chunks_release(&got);
     }
@@ -914,7 +1009,7 @@ static void verify__checks_every_sub_chunk_of_aggregate_chunks(void **state)
         codec_chunk_meta m = {.mint = vc->mint, .maxt = vc->maxt};
         char dir[4200];
         snprintf(dir, sizeof(dir), "%s/verify%zu", f->tmp, k);
-        write_one_series(dir, &c, &m, 1, count);
+        write_one_series(dir, &c, &m, 1, count, 300000);
         char out[8192] = {0};
         FILE *mem = fmemopen(out, sizeof(out), "w");
         verify_report r = {0};
@@ -948,6 +1043,7 @@ int main(void)
         cmocka_unit_test(downsample_block__decodes_only_when_asked_to),
         cmocka_unit_test(downsample_block__repairs_a_5m_block_as_thanos_does),
         cmocka_unit_test(downsample_block__encodes_aggregates_whose_stamps_disagree),
+        cmocka_unit_test(downsample_block__filters_raw_series_as_thanos_does),
         cmocka_unit_test(verify__checks_every_sub_chunk_of_aggregate_chunks),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
