@@ -79,6 +79,37 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     codec_chunk d = codec_xor_enc_chunk(&f);
     if (d.len != c.len || memcmp(d.data, c.data, c.len))
         die("encoding is not a fixed point", "");
+
+    /* The same samples one at a time give the same bytes; and the shared encoder, with a second
+     * value series (v1 backwards) on the same timestamps, gives each chunk's own bytes. */
+    codec_xor_enc g;
+    codec_xor_enc_init(&g);
+    for (size_t i = 0; i < n; i++)
+        if (codec_xor_enc_append(&g, t1[i], v1[i]) != 0)
+            die("appending one at a time failed", "");
+    codec_chunk one = codec_xor_enc_chunk(&g);
+    if (one.len != c.len || memcmp(one.data, c.data, c.len))
+        die("one at a time and in a batch differ", "");
+    for (size_t i = 0; i < n; i++)
+        v2[i] = v1[n - 1 - i];
+    codec_xor_enc_reset(&f);
+    if (codec_xor_enc_append_batch(&f, t1, v2, n) != 0)
+        die("encoding backwards values failed", "");
+    codec_xor_enc s0, s1;
+    codec_xor_enc_init(&s0);
+    codec_xor_enc_init(&s1);
+    codec_xor_enc *const lanes[2] = {&s0, &s1};
+    const double *const vals[2] = {v1, v2};
+    if (codec_xor_enc_append_batch_shared(lanes, 2, t1, vals, n) != 0)
+        die("the shared encoder failed", "");
+    codec_chunk a = codec_xor_enc_chunk(&s0), b = codec_xor_enc_chunk(&s1),
+                back = codec_xor_enc_chunk(&f);
+    if (a.len != c.len || memcmp(a.data, c.data, c.len) || b.len != back.len ||
+        memcmp(b.data, back.data, back.len))
+        die("the shared encoder and one chunk at a time differ", "");
+    codec_xor_enc_release(&s0);
+    codec_xor_enc_release(&s1);
+    codec_xor_enc_release(&g);
     codec_xor_enc_release(&f);
     codec_xor_enc_release(&e);
     return 0;
