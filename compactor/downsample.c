@@ -341,7 +341,7 @@ static size_t windows(const int64_t *t, const double *v, size_t n, int64_t res, 
 
 /* windows() for one of its outputs, which is all an aggregate's downsampling keeps: the window
  * sums (of sums, or of counts), mins, maxes, or the running counter, with windows()' stamps and
- * its arithmetic in its order. -O3 unswitches the loop on op: one tight loop each. */
+ * its arithmetic in its order. The window's span is found first, then one tight loop per op. */
 enum { REDUCE_SUM, REDUCE_MIN, REDUCE_MAX, REDUCE_COUNTER };
 static size_t window_reduce(const int64_t *t, const double *v, size_t n, int64_t res, int op,
                             int64_t *wt, double *out)
