@@ -80,6 +80,8 @@ struct codec_index_writer {
 
     uint32_t *prev; /* the last series as (name ref, value ref) pairs */
     uint32_t *cur;
+    uint32_t *prevpair; /* the index in pairs of each of its labels */
+    uint32_t *curpair;
     uint32_t nprev;
     uint32_t refcap;
     uint64_t last_chunk_ref;
@@ -243,6 +245,8 @@ void codec_index_writer_free(codec_index_writer *w)
     st_free(w->all);
     st_free(w->prev);
     st_free(w->cur);
+    st_free(w->prevpair);
+    st_free(w->curpair);
     st_free(w->symoff);
     st_free(w->symlen);
     st_buf_release(&w->symtab);
@@ -380,17 +384,15 @@ static int rehash(codec_index_writer *w)
     return 0;
 }
 
-static int pair_add(codec_index_writer *w, uint64_t key, uint32_t ref)
+/* The index in pairs of the pair key, added if new. */
+static int pair_find(codec_index_writer *w, uint64_t key, uint32_t *idx)
 {
     if (2 * (w->npairs + 1) > w->nslots && rehash(w))
         return ST_ENOMEM;
     size_t h = slot_of(key, w->nslots);
     while (w->slots[h] && w->pairs[w->slots[h] - 1].key != key)
         h = (h + 1) & (w->nslots - 1);
-    pair *p;
-    if (w->slots[h]) {
-        p = &w->pairs[w->slots[h] - 1];
-    } else {
+    if (!w->slots[h]) {
         if (w->npairs >= UINT32_MAX - 1)
             return ST_ETOOBIG;
         if (w->npairs == w->paircap) {
@@ -401,12 +403,20 @@ static int pair_add(codec_index_writer *w, uint64_t key, uint32_t ref)
             w->pairs = np;
             w->paircap = ncap;
         }
-        p = &w->pairs[w->npairs];
+        pair *p = &w->pairs[w->npairs];
         p->key = key;
         p->n = 0;
         p->cap = 2;
         w->slots[h] = (uint32_t)++w->npairs;
     }
+    *idx = w->slots[h] - 1;
+    return 0;
+}
+
+/* Series ref onto the postings of pair idx. */
+static int pair_push(codec_index_writer *w, uint32_t idx, uint32_t ref)
+{
+    pair *p = &w->pairs[idx];
     if (p->n == p->cap) {
         uint32_t ncap = p->cap <= 2 ? 8 : p->cap * 2;
         uint32_t *np = p->cap <= 2 ? st_reallocarray(NULL, ncap, sizeof(*np))
@@ -451,9 +461,15 @@ static int check_series(codec_index_writer *w, const codec_label *labels, uint32
         if (a)
             w->cur = a;
         uint32_t *b = a ? st_reallocarray(w->prev, 2 * (size_t)nl, sizeof(*b)) : NULL;
-        if (!b)
+        if (b)
+            w->prev = b;
+        uint32_t *c = b ? st_reallocarray(w->curpair, nl, sizeof(*c)) : NULL;
+        if (c)
+            w->curpair = c;
+        uint32_t *d = c ? st_reallocarray(w->prevpair, nl, sizeof(*d)) : NULL;
+        if (!d)
             return st_err_set(err, ST_ENOMEM, "write index %s: out of memory", w->path);
-        w->prev = b;
+        w->prevpair = d;
         w->refcap = nl;
     }
     for (uint32_t i = 0; i < nl; i++) {
@@ -546,32 +562,31 @@ int codec_index_writer_add_series_refs(codec_index_writer *w, const codec_label 
         return wfail(w, err, ST_ETOOBIG, "series ref exceeds 32 bits");
     uint32_t sref = (uint32_t)(w->pos / SERIES_ALIGN);
 
+    /* the entry into room for its longest form: no bounds check per varint */
     st_buf *b = &w->entry;
     st_buf_reset(b);
-    rc = codec_buf_uvarint(b, nlabels);
-    for (uint32_t i = 0; i < 2 * nlabels && !rc; i++)
-        rc = codec_buf_uvarint(b, w->cur[i]);
-    if (!rc)
-        rc = codec_buf_uvarint(b, nchunks);
-    for (uint32_t i = 0; i < nchunks && !rc; i++) {
+    size_t most = CODEC_MAX_VARINT_LEN * (2 + 2 * (size_t)nlabels + 3 * (size_t)nchunks);
+    if ((rc = st_buf_reserve(b, most)))
+        return wfail(w, err, rc, "out of memory for a series entry");
+    uint8_t *e = b->p;
+    e += codec_put_uvarint(e, nlabels);
+    for (uint32_t i = 0; i < 2 * nlabels; i++)
+        e += codec_put_uvarint(e, w->cur[i]);
+    e += codec_put_uvarint(e, nchunks);
+    for (uint32_t i = 0; i < nchunks; i++) {
         const codec_chunk_meta *c = &chunks[i];
         if (i == 0) {
-            rc = codec_buf_varint(b, c->mint);
-            if (!rc)
-                rc = codec_buf_uvarint(b, (uint64_t)c->maxt - (uint64_t)c->mint);
-            if (!rc)
-                rc = codec_buf_uvarint(b, c->ref);
+            e += codec_put_varint(e, c->mint);
+            e += codec_put_uvarint(e, (uint64_t)c->maxt - (uint64_t)c->mint);
+            e += codec_put_uvarint(e, c->ref);
         } else {
             const codec_chunk_meta *p = &chunks[i - 1];
-            rc = codec_buf_uvarint(b, (uint64_t)c->mint - (uint64_t)p->maxt);
-            if (!rc)
-                rc = codec_buf_uvarint(b, (uint64_t)c->maxt - (uint64_t)c->mint);
-            if (!rc)
-                rc = codec_buf_varint(b, (int64_t)(c->ref - p->ref));
+            e += codec_put_uvarint(e, (uint64_t)c->mint - (uint64_t)p->maxt);
+            e += codec_put_uvarint(e, (uint64_t)c->maxt - (uint64_t)c->mint);
+            e += codec_put_varint(e, (int64_t)(c->ref - p->ref));
         }
     }
-    if (rc)
-        return wfail(w, err, rc, "out of memory for a series entry");
+    b->len = (size_t)(e - b->p);
     if ((rc = out_uvarint(w, b->len, err)) || (rc = out(w, b->p, b->len, err)) ||
         (rc = out_be32(w, codec_crc32c(0, b->p, b->len), err)))
         return rc;
@@ -585,15 +600,27 @@ int codec_index_writer_add_series_refs(codec_index_writer *w, const codec_label 
         w->allcap = ncap;
     }
     w->all[w->nall++] = sref;
-    for (uint32_t i = 0; i < nlabels; i++) {
-        uint64_t key = (uint64_t)w->cur[2 * i] << 32 | w->cur[2 * i + 1];
-        if ((rc = pair_add(w, key, sref)))
-            return wfail(w, err, rc, "%s for postings",
-                         rc == ST_ETOOBIG ? "too many label pairs" : "out of memory");
+    /* A label the series before had too (sorted series share most) needs no lookup. */
+    for (uint32_t i = 0; i < nlabels && !rc; i++) {
+        uint32_t idx = 0;
+        if (i < w->nprev && w->cur[2 * i] == w->prev[2 * i] &&
+            w->cur[2 * i + 1] == w->prev[2 * i + 1])
+            idx = w->prevpair[i];
+        else
+            rc = pair_find(w, (uint64_t)w->cur[2 * i] << 32 | w->cur[2 * i + 1], &idx);
+        if (!rc)
+            rc = pair_push(w, idx, sref);
+        w->curpair[i] = idx;
     }
+    if (rc)
+        return wfail(w, err, rc, "%s for postings",
+                     rc == ST_ETOOBIG ? "too many label pairs" : "out of memory");
     uint32_t *t = w->prev;
     w->prev = w->cur;
     w->cur = t;
+    t = w->prevpair;
+    w->prevpair = w->curpair;
+    w->curpair = t;
     w->nprev = nlabels;
     if (nchunks > 0)
         w->last_chunk_ref = chunks[nchunks - 1].ref;

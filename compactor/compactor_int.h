@@ -11,6 +11,7 @@
 
 #include <regex.h>
 #include <stdio.h>
+#include <string.h>
 
 /* ---- flags ------------------------------------------------------------------------------- */
 /* A minimal GNU-style parser: --name=value, --name value, --bool; `--` ends flags. */
@@ -425,6 +426,63 @@ int ds_downsample_raw(int64_t *t, double *v, size_t n, int64_t res, int64_t nchu
  * at out_res appended to out; nchunks as above. */
 int ds_downsample_aggr(const ds_chunks *in, size_t c0, size_t c1, int64_t in_res, int64_t out_res,
                        int64_t nchunks, ds_chunks *out, ds_work *w, st_err *err);
+
+/* ---- the windowing kernels (ds_window.c) ----------------------------------------------------- */
+
+#define DS_STALE_NAN 0x7ff0000000000002ull /* Prometheus' value.StaleNaN */
+
+static inline int ds_is_stale(double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof(u));
+    return u == DS_STALE_NAN;
+}
+
+/* currentWindow: the last millisecond of t's window, t - t%r + r - 1, wrapping as Go's does. */
+static inline int64_t ds_window_end(int64_t t, int64_t r)
+{
+    return (int64_t)((uint64_t)t - (uint64_t)(t % r) + (uint64_t)r - 1u);
+}
+
+/* downsampleBatch's loop state over one batch, so that one kernel can stop at a window and the
+ * other go on from it. */
+typedef struct ds_wstate {
+    size_t i, k;          /* the next sample; windows written */
+    size_t len;           /* the samples of the last window (where the next is looked for) */
+    int sorted;           /* t is known to ascend (else windows end at the first t past them) */
+    double counter, last; /* the running counter; the value of sample i - 1 */
+    int64_t wend;         /* the previous window's end, not cut short; -1 before the first */
+} ds_wstate;
+
+/* Where windows go: entry k of each array is window k's. */
+typedef struct ds_wout {
+    int64_t *t;
+    double *count, *sum, *min, *max, *counter;
+} ds_wout;
+
+/* A fresh state for a batch of values v (n >= 1); sorted: its t ascend (not required). */
+void ds_windows_begin(ds_wstate *s, const double *v, int sorted);
+/* downsampleBatch with a fresh floatAggregator over t/v[0, n) (n >= 1), from state
+ * s to the end: per window (aligned to res, stamped min(window end, t[n - 1])) its count, sum,
+ * min, max and the running counter of the whole batch (the first sample sets it; each later one
+ * adds its increase, or itself when below the previous one). A window ends before the first
+ * sample past its end: with t not ascending, later samples of the window start another. */
+void ds_windows(const int64_t *t, const double *v, size_t n, int64_t res, const ds_wout *o,
+                ds_wstate *s);
+/* The same from a fresh state, in vector lanes, for as many windows as it can prove give
+ * ds_windows' result to the bit (integer values: exact in any order); stops at the first it
+ * cannot (a float, a NaN, a huge value), with s at that window's start for ds_windows. */
+void ds_windows_exact(const int64_t *t, const double *v, size_t n, int64_t res, const ds_wout *o,
+                      ds_wstate *s);
+/* The portable build of it (ds_windows_exact picks an AVX2 one where the CPU has AVX2). */
+void ds_windows_exact_base(const int64_t *t, const double *v, size_t n, int64_t res,
+                           const ds_wout *o, ds_wstate *s);
+/* ds_windows for one of its outputs, over n >= 1 samples: the window sums (of sums, or of
+ * counts), mins, maxes, or the running counter, with the same stamps and arithmetic. Returns
+ * the number of windows. */
+enum { DS_REDUCE_SUM, DS_REDUCE_MIN, DS_REDUCE_MAX, DS_REDUCE_COUNTER };
+size_t ds_window_reduce(const int64_t *t, const double *v, size_t n, int64_t res, int op,
+                        int sorted, int64_t *wt, double *out);
 
 /* ---- run history (history.c) -----------------------------------------------------------------
  * Each `strata run` (each shard) keeps what it planned and what became of every action in one

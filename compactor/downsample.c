@@ -28,30 +28,13 @@
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 #include <stdlib.h>
 #include <string.h>
 
 #define BATCH_SERIES  512
 #define RELEASE_EVERY (2ull << 20)
-#define STALE_NAN     0x7ff0000000000002ull /* Prometheus' value.StaleNaN */
-#define REPAIR_RES    300000                /* XOR chunks in a downsampled block go to 5m first */
-#define CHUNK_SAMPLES 140                   /* targetChunkCount's samples per chunk */
-
-static inline int is_stale(double v)
-{
-    uint64_t u;
-    memcpy(&u, &v, sizeof(u));
-    return u == STALE_NAN;
-}
-
-/* currentWindow: the last millisecond of t's window, t - t%r + r - 1, wrapping as Go's does. */
-static inline int64_t window_end(int64_t t, int64_t r)
-{
-    return (int64_t)((uint64_t)t - (uint64_t)(t % r) + (uint64_t)r - 1u);
-}
+#define REPAIR_RES    300000 /* XOR chunks in a downsampled block go to 5m first */
+#define CHUNK_SAMPLES 140    /* targetChunkCount's samples per chunk */
 
 /* Go's int(float64) on amd64 (CVTTSD2SI): NaN and out-of-range values give MinInt64. */
 static int64_t go_int(double x)
@@ -83,11 +66,11 @@ size_t ds_expand(const int64_t *t, const double *v, size_t n, int64_t *ot, doubl
         /* in place, and almost always nothing to drop: find the first sample to drop without
          * writing anything; the samples before it stay where they are */
         size_t i = 0;
-        if (t[0] >= 0 && !is_stale(v[0])) {
+        if (t[0] >= 0 && !ds_is_stale(v[0])) {
             for (i = 1; i < n; i++) {
                 uint64_t u;
                 memcpy(&u, &v[i], sizeof(u));
-                if (__builtin_expect(u == STALE_NAN || t[i] < t[i - 1], 0))
+                if (__builtin_expect(u == DS_STALE_NAN || t[i] < t[i - 1], 0))
                     break;
             }
             if (i == n)
@@ -99,7 +82,7 @@ size_t ds_expand(const int64_t *t, const double *v, size_t n, int64_t *ot, doubl
     }
     size_t w = 0;
     for (size_t i = 0; i < n; i++) {
-        if (is_stale(v[i]) || t[i] < last)
+        if (ds_is_stale(v[i]) || t[i] < last)
             continue;
         last = t[i];
         ot[w] = t[i];
@@ -250,162 +233,78 @@ static int work_buf(ds_work *w, size_t n)
 
 /* ---- the algorithm -------------------------------------------------------------------------- */
 
-/* The end of t's window, given the previous window's end (-1 for none): usually the window
- * right after, which needs no division. */
-static inline int64_t next_window_end(int64_t wend, int64_t t, int64_t res)
+/* Whether timestamps pass expandChunkIterator untouched: none negative, none going back in
+ * time. Branch-free, so it vectorises. */
+static int times_clean(const int64_t *t, size_t n)
 {
-    return wend >= 0 && t > wend && t - wend <= res && wend <= INT64_MAX - res ? wend + res
-                                                                               : window_end(t, res);
+    if (n == 0)
+        return 1;
+    uint64_t neg = (uint64_t)t[0];
+    /* with every t >= 0 the difference cannot overflow: its sign is the order */
+    for (size_t i = 1; i < n; i++)
+        neg |= (uint64_t)t[i] | ((uint64_t)t[i] - (uint64_t)t[i - 1]);
+    return !(neg >> 63);
 }
 
-/* What the counter subtracts from x after last: last, or +0 when x is below it (a reset).
- * `x - reset_base(x, last)` is Go's `if x < last { x } else { x - last }` to the bit (x - +0 is
- * x, -0 included; an unordered pair takes the else side in both). It is a mask, not a jump:
- * gauges go down half the time, which no branch predictor guesses, and compilers turn the
- * plain ?: into a jump. */
-static inline double reset_base(double x, double last)
+/* Whether samples pass expandChunkIterator and the batch NaN filter untouched: clean
+ * timestamps and no NaN. Infinities fail it too (x - x is +0 exactly for every finite x, NaN
+ * otherwise) and take the filters' pass, which keeps them. */
+static int ds_clean(const int64_t *t, const double *v, size_t n)
 {
-#if defined(__SSE2__)
-    __m128d vx = _mm_set_sd(x), vl = _mm_set_sd(last);
-    return _mm_cvtsd_f64(_mm_and_pd(_mm_cmpnlt_sd(vx, vl), vl));
-#else
-    uint64_t u, m = (uint64_t)0 - (uint64_t) !(x < last);
-    memcpy(&u, &last, sizeof(u));
-    u &= m;
-    memcpy(&last, &u, sizeof(u));
-    return last;
-#endif
-}
-
-/* downsampleBatch with a fresh floatAggregator over n >= 1 samples, t ascending: one entry per
- * window in wt and the five value arrays (count, sum, min, max, counter; none may overlap). A
- * window holds the samples up to its end, min(currentWindow(first), last t of the batch); its
- * first sample always belongs to it. The counter runs over the whole batch: the first sample
- * sets it, every later one adds its increase, or itself when it is below the previous one (a
- * reset). Go's comparisons are kept as they are: min starts at MaxFloat64 (so an all +Inf window
- * has min MaxFloat64), a NaN never replaces min or max but makes sum NaN, and the first of two
- * equal (0 and -0) values wins.
- *
- * The loop is the hot path of downsampling: no branch depends on a value (see reset_base). A
- * window other than the batch's last is known to end before the batch does, so its scan needs no
- * bounds check; the last one takes the rest. */
-static size_t windows(const int64_t *t, const double *v, size_t n, int64_t res, int64_t *wt,
-                      double *wc, double *ws, double *wmin, double *wmax, double *wctr)
-{
-    const int64_t last_t = t[n - 1];
-    size_t k = 0, i = 0;
-    double counter = v[0], last = v[0];
-#define DS_ADD(x)                                                                                  \
-    do {                                                                                           \
-        double x_ = (x);                                                                           \
-        counter += x_ - reset_base(x_, last);                                                      \
-        last = x_;                                                                                 \
-        sum += x_;                                                                                 \
-        mn = x_ < mn ? x_ : mn;                                                                    \
-        mx = x_ > mx ? x_ : mx;                                                                    \
-    } while (0)
-    int64_t wend = -1; /* the previous window's end, not cut short */
-    while (i < n) {
-        int64_t end = wend = next_window_end(wend, t[i], res);
-        double sum = 0.0, mn = DBL_MAX, mx = -DBL_MAX;
-        size_t s = i;
-        if (i == 0) {
-            sum += v[0];
-            mn = v[0] < mn ? v[0] : mn;
-            mx = v[0] > mx ? v[0] : mx;
-        } else {
-            DS_ADD(v[i]);
-        }
-        i++;
-        if (end >= last_t) {
-            end = last_t;
-            for (; i < n; i++)
-                DS_ADD(v[i]);
-        } else {
-            for (; t[i] <= end; i++) /* t[n - 1] > end stops it */
-                DS_ADD(v[i]);
-        }
-        if (end == -1 && i < n)
-            continue; /* Go takes -1 for "no window yet" and drops such a window */
-        wt[k] = end;
-        wc[k] = (double)(i - s);
-        ws[k] = sum;
-        wmin[k] = mn;
-        wmax[k] = mx;
-        wctr[k] = counter;
-        k++;
+    uint64_t odd = 0;
+    for (size_t i = 0; i < n; i++) {
+        double z = v[i] - v[i];
+        uint64_t u;
+        memcpy(&u, &z, sizeof(u));
+        odd |= u;
     }
-#undef DS_ADD
-    return k;
+    return !odd && times_clean(t, n);
 }
 
-/* windows() for one of its outputs, which is all an aggregate's downsampling keeps: the window
- * sums (of sums, or of counts), mins, maxes, or the running counter, with windows()' stamps and
- * its arithmetic in its order. The window's span is found first, then one tight loop per op. */
-enum { REDUCE_SUM, REDUCE_MIN, REDUCE_MAX, REDUCE_COUNTER };
-static size_t window_reduce(const int64_t *t, const double *v, size_t n, int64_t res, int op,
-                            int64_t *wt, double *out)
+/* How downsample_raw treats NaNs: a batch's NaNs are filtered out (Thanos' batch filter), or,
+ * for samples the caller knows are otherwise clean (no stale marker to drop before the batches
+ * are cut, see raw_series), looked for only where the exact kernel does not already rule them
+ * out; finding one ends the pass with RAW_REDO, for the caller to filter and start again. */
+enum { RAW_FILTER, RAW_CHECK };
+#define RAW_REDO 1
+
+static int has_nan(const double *v, size_t n)
 {
-    const int64_t last_t = t[n - 1];
-    size_t k = 0, i = 0;
-    double counter = v[0], last = v[0];
-    int64_t wend = -1;
-    while (i < n) {
-        int64_t end = wend = next_window_end(wend, t[i], res);
-        size_t e = i + 1; /* the window is [i, e); its first sample always belongs to it */
-        if (end >= last_t) {
-            end = last_t;
-            e = n;
-        } else {
-            while (t[e] <= end) /* t[n - 1] > end stops it */
-                e++;
-        }
-        double acc = op == REDUCE_MIN ? DBL_MAX : op == REDUCE_MAX ? -DBL_MAX : 0.0;
-        switch (op) {
-        case REDUCE_SUM:
-            for (; i < e; i++)
-                acc += v[i];
-            break;
-        case REDUCE_MIN:
-            for (; i < e; i++)
-                acc = v[i] < acc ? v[i] : acc;
-            break;
-        case REDUCE_MAX:
-            for (; i < e; i++)
-                acc = v[i] > acc ? v[i] : acc;
-            break;
-        default:
-            if (i == 0)
-                i = 1; /* the first sample sets the counter */
-            for (; i < e; i++) {
-                counter += v[i] - reset_base(v[i], last);
-                last = v[i];
-            }
-            acc = counter;
-        }
-        if (end == -1 && i < n)
-            continue; /* Go takes -1 for "no window yet" and drops such a window */
-        wt[k] = end;
-        out[k++] = acc;
-    }
-    return k;
+    int nans = 0;
+    for (size_t i = 0; i < n; i++)
+        nans |= v[i] != v[i];
+    return nans;
 }
 
-/* One raw batch (m >= 1 samples, no NaN) into one AggrChunk appended to out. */
+/* One raw batch (m >= 1 samples; no NaN, or mode RAW_CHECK) into one AggrChunk appended to out;
+ * 0, ST_ENOMEM or RAW_REDO (out unchanged). */
 static int raw_batch(const int64_t *bt, const double *bv, size_t m, int64_t res, uint8_t flags,
-                     ds_chunks *out)
+                     int mode, int sorted, ds_chunks *out)
 {
     if (chunk_room(out))
         return ST_ENOMEM;
     for (int a = 0; a < CODEC_AGGR_N; a++)
         if (sample_room(out, a, a == CODEC_AGGR_COUNTER ? m + 2 : m))
             return ST_ENOMEM;
-    size_t n0 = out->n[0], n4 = out->n[CODEC_AGGR_COUNTER];
-    int64_t *wt = out->t[0] + n0;
+    size_t n4 = out->n[CODEC_AGGR_COUNTER];
+    int64_t *wt = out->t[0] + out->n[0];
     int64_t *ct = out->t[CODEC_AGGR_COUNTER] + n4;
     double *cv = out->v[CODEC_AGGR_COUNTER] + n4;
-    size_t k = windows(bt, bv, m, res, wt, out->v[0] + n0, out->v[1] + out->n[1],
-                       out->v[2] + out->n[2], out->v[3] + out->n[3], cv + 1);
+    ds_wout o = {wt,
+                 out->v[CODEC_AGGR_COUNT] + out->n[CODEC_AGGR_COUNT],
+                 out->v[CODEC_AGGR_SUM] + out->n[CODEC_AGGR_SUM],
+                 out->v[CODEC_AGGR_MIN] + out->n[CODEC_AGGR_MIN],
+                 out->v[CODEC_AGGR_MAX] + out->n[CODEC_AGGR_MAX],
+                 cv + 1};
+    ds_wstate st;
+    ds_windows_begin(&st, bv, sorted);
+    ds_windows_exact(bt, bv, m, res, &o, &st);
+    if (st.i < m) {
+        if (mode == RAW_CHECK && has_nan(bv + st.i, m - st.i))
+            return RAW_REDO;
+        ds_windows(bt, bv, m, res, &o, &st);
+    }
+    size_t k = st.k;
     for (int a = 1; a <= CODEC_AGGR_MAX; a++)
         memcpy(out->t[a] + out->n[a], wt, k * sizeof(int64_t));
     /* the counter: the first raw sample, the windows, the last window again with the last raw
@@ -427,9 +326,10 @@ static int raw_batch(const int64_t *bt, const double *bv, size_t m, int64_t res,
     return 0;
 }
 
-/* DownsampleRaw; nan_free says v holds no NaN (the caller checked), so no batch filters. */
+/* DownsampleRaw, NaNs treated as mode says; sorted: t ascends. 0, an error, or RAW_REDO with
+ * out as it was. */
 static int downsample_raw(int64_t *t, double *v, size_t n, int64_t res, int64_t nchunks,
-                          int group_start, int nan_free, ds_chunks *out, st_err *err)
+                          int group_start, int mode, int sorted, ds_chunks *out, st_err *err)
 {
     if (n == 0)
         return 0;
@@ -439,18 +339,15 @@ static int downsample_raw(int64_t *t, double *v, size_t n, int64_t res, int64_t 
         nchunks = ds_target_chunk_count(t[0], t[n - 1], DOWNSAMPLE_RAW_RES, res, (int64_t)n);
     size_t batch = n / (size_t)nchunks + 1;
     uint8_t flags = group_start ? DS_GROUP_START : 0;
-    size_t i = 0;
+    size_t i = 0, c0 = out->nchunks;
     while (i < n) {
         size_t end = i + ST_MIN(batch, n - i);
         /* never split a window: take the rest of the last sample's window too */
-        int64_t cw = window_end(t[end - 1], res);
+        int64_t cw = ds_window_end(t[end - 1], res);
         while (end < n && t[end] <= cw)
             end++;
-        int nans = 0;
-        for (size_t k = i; k < end && !nan_free; k++)
-            nans |= v[k] != v[k];
         size_t m = end;
-        if (nans) {
+        if (mode == RAW_FILTER && has_nan(v + i, end - i)) {
             m = i;
             for (size_t k = i; k < end; k++) {
                 if (isnan(v[k]))
@@ -460,7 +357,15 @@ static int downsample_raw(int64_t *t, double *v, size_t n, int64_t res, int64_t 
             }
         }
         if (m > i) {
-            if (raw_batch(t + i, v + i, m - i, res, flags, out))
+            int rc = raw_batch(t + i, v + i, m - i, res, flags, mode, sorted, out);
+            if (rc == RAW_REDO) {
+                /* forget this run's chunks */
+                out->nchunks = c0;
+                for (int a = 0; a < CODEC_AGGR_N; a++)
+                    out->n[a] = out->off[a][c0];
+                return RAW_REDO;
+            }
+            if (rc)
                 return st_err_set(err, ST_ENOMEM, "downsample: out of memory");
             flags = 0;
         }
@@ -473,28 +378,8 @@ int ds_downsample_raw(int64_t *t, double *v, size_t n, int64_t res, int64_t nchu
                       int group_start, ds_chunks *out, ds_work *w, st_err *err)
 {
     (void)w;
-    return downsample_raw(t, v, n, res, nchunks, group_start, 0, out, err);
-}
-
-/* Whether samples pass expandChunkIterator and the batch NaN filter untouched: no NaN at all,
- * no negative timestamp, none going back in time. Infinities fail it too (x - x is +0 exactly
- * for every finite x, NaN otherwise) and take the filters' pass, which keeps them. Branch-free,
- * so both loops vectorise: the common case costs a fraction of a cycle a sample. */
-static int ds_clean(const int64_t *t, const double *v, size_t n)
-{
-    if (n == 0)
-        return 1;
-    uint64_t neg = (uint64_t)t[0], odd = 0;
-    /* with every t >= 0 the difference cannot overflow: its sign is the order */
-    for (size_t i = 1; i < n; i++)
-        neg |= (uint64_t)t[i] | ((uint64_t)t[i] - (uint64_t)t[i - 1]);
-    for (size_t i = 0; i < n; i++) {
-        double z = v[i] - v[i];
-        uint64_t u;
-        memcpy(&u, &z, sizeof(u));
-        odd |= u;
-    }
-    return !(neg >> 63) && !odd;
+    return downsample_raw(t, v, n, res, nchunks, group_start, RAW_FILTER, times_clean(t, n), out,
+                          err);
 }
 
 static inline void minmax(const int64_t *t, size_t k, int64_t *mint, int64_t *maxt)
@@ -518,7 +403,8 @@ static int aggr_batch(const ds_chunks *in, size_t c0, size_t c1, int64_t res, ui
         size_t s0 = in->off[a][c0], total = in->off[a][c1] - s0, nb = total;
         const int64_t *bt = in->t[a] + s0;
         const double *bv = in->v[a] + s0;
-        if (!ds_clean(bt, bv, total)) {
+        int clean = ds_clean(bt, bv, total);
+        if (!clean) {
             /* expandChunkIterator chunk by chunk, into the work arrays */
             if (work_buf(w, total))
                 goto nomem;
@@ -533,11 +419,13 @@ static int aggr_batch(const ds_chunks *in, size_t c0, size_t c1, int64_t res, ui
         if (nb == 0)
             continue; /* absent in every chunk: absent in the output */
         /* count: the sum of the counts; sum: the sum; min: min; max: max */
-        int op = a == CODEC_AGGR_MIN ? REDUCE_MIN : a == CODEC_AGGR_MAX ? REDUCE_MAX : REDUCE_SUM;
+        int op = a == CODEC_AGGR_MIN   ? DS_REDUCE_MIN
+                 : a == CODEC_AGGR_MAX ? DS_REDUCE_MAX
+                                       : DS_REDUCE_SUM;
         if (sample_room(out, a, nb))
             goto nomem;
         int64_t *ot = out->t[a] + out->n[a];
-        size_t k = window_reduce(bt, bv, nb, res, op, ot, out->v[a] + out->n[a]);
+        size_t k = ds_window_reduce(bt, bv, nb, res, op, clean, ot, out->v[a] + out->n[a]);
         out->n[a] += k;
         minmax(ot, k, &mint, &maxt);
     }
@@ -578,7 +466,8 @@ static int aggr_batch(const ds_chunks *in, size_t c0, size_t c1, int64_t res, ui
             goto nomem;
         int64_t *ot = out->t[a] + out->n[a];
         double *ov = out->v[a] + out->n[a];
-        size_t k = window_reduce(w->bt, w->bv, nb, res, REDUCE_COUNTER, ot + 1, ov + 1);
+        /* ascending: only a later t is kept */
+        size_t k = ds_window_reduce(w->bt, w->bv, nb, res, DS_REDUCE_COUNTER, 1, ot + 1, ov + 1);
         ot[0] = w->bt[0]; /* the first raw value, kept */
         ov[0] = w->bv[0];
         ot[k + 1] = ot[k]; /* the true last value, kept */
@@ -785,9 +674,11 @@ static int get_chunk(batch *b, const series_job *j, const codec_chunk_meta *cm, 
     return 0;
 }
 
-/* Decode an XOR chunk, appending its samples to t/v at *n (grown), and count them. */
+/* Decode an XOR chunk, appending its samples to t/v at *n (grown), and count them; with asc,
+ * also whether its timestamps pass times_clean. */
 static int decode_xor(batch *b, const series_job *j, uint64_t ref, const codec_chunk *c,
-                      int64_t **t, double **v, size_t *n, int (*grow)(void *, size_t), void *g)
+                      int64_t **t, double **v, size_t *n, int *asc, int (*grow)(void *, size_t),
+                      void *g)
 {
     st_err e;
     st_err_init(&e);
@@ -798,7 +689,10 @@ static int decode_xor(batch *b, const series_job *j, uint64_t ref, const codec_c
     if (grow(g, *n + cnt))
         return series_fail(b, j, ref, ST_ENOMEM, "out of memory");
     size_t got;
-    if ((rc = codec_xor_decode(c->data, c->len, *t + *n, *v + *n, cnt, &got, "chunk", &e)))
+    rc = asc ? codec_xor_decode_ordered(c->data, c->len, *t + *n, *v + *n, cnt, &got, asc, "chunk",
+                                        &e)
+             : codec_xor_decode(c->data, c->len, *t + *n, *v + *n, cnt, &got, "chunk", &e);
+    if (rc)
         return series_fail(b, j, ref, rc, e.msg);
     *n += got;
     b->samples += got;
@@ -821,6 +715,26 @@ static int grow_agg(void *g, size_t need)
     return need > x->c->n[x->a] ? sample_room(x->c, x->a, need - x->c->n[x->a]) : 0;
 }
 
+/* One run of raw float samples through DownsampleRaw. clean: every chunk's timestamps passed
+ * times_clean, so expandChunkIterator could only have dropped stale markers, which are NaNs:
+ * the run goes through with no filter unless a NaN turns up, and then again, filtered.
+ * sorted: t ascends across the chunks too. */
+static int raw_run(int64_t *t, double *v, size_t n, int64_t res, int clean, int sorted,
+                   ds_chunks *out, st_err *err)
+{
+    int rc = downsample_raw(t, v, n, res, 0, 1, clean ? RAW_CHECK : RAW_FILTER, sorted, out, err);
+    if (rc != RAW_REDO)
+        return rc;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ds_is_stale(v[i]))
+            continue;
+        t[m] = t[i];
+        v[m++] = v[i];
+    }
+    return downsample_raw(t, v, m, res, 0, 1, RAW_FILTER, sorted, out, err);
+}
+
 /* A raw input series: runs of XOR chunks (split at histogram chunks, which are skipped) through
  * DownsampleRaw at the first resolution. */
 static int raw_series(batch *b, series_job *j)
@@ -829,7 +743,7 @@ static int raw_series(batch *b, series_job *j)
     dsr *d = b->d;
     ds_chunks *out = &sc->stage[0];
     size_t n = 0;
-    int floats = 0, hists = 0, clean = 1; /* clean: nothing in t/v for the filters to drop */
+    int floats = 0, hists = 0, clean = 1, sorted = 1; /* see raw_run */
     st_err e;
     st_err_init(&e);
     for (uint32_t i = 0; i < j->nchunks; i++) {
@@ -840,19 +754,22 @@ static int raw_series(batch *b, series_job *j)
             return rc;
         if (c.enc == CODEC_ENC_XOR) {
             size_t at = n;
-            if ((rc = decode_xor(b, j, cm->ref, &c, &sc->t, &sc->v, &n, grow_sc, sc)))
+            int asc;
+            if ((rc = decode_xor(b, j, cm->ref, &c, &sc->t, &sc->v, &n, &asc, grow_sc, sc)))
                 return rc;
-            if (!ds_clean(sc->t + at, sc->v + at, n - at)) {
+            if (!asc) {
                 n = at + ds_expand(sc->t + at, sc->v + at, n - at, sc->t + at, sc->v + at);
-                clean = 0;
+                clean = 0; /* and now ascending within the chunk */
             }
+            if (at > 0 && n > at && sc->t[at] < sc->t[at - 1])
+                sorted = 0;
             floats = 1;
         } else if (c.enc == CODEC_ENC_HISTOGRAM || c.enc == CODEC_ENC_FLOAT_HISTOGRAM) {
             /* Thanos cuts the series where the encoding switches; the float run so far is one */
-            if ((rc = downsample_raw(sc->t, sc->v, n, d->res[0], 0, 1, clean, out, &e)))
+            if ((rc = raw_run(sc->t, sc->v, n, d->res[0], clean, sorted, out, &e)))
                 return series_fail(b, j, UINT64_MAX, rc, e.msg);
             n = 0;
-            clean = 1;
+            clean = sorted = 1;
             b->hist_chunks++;
             hists = 1;
         } else {
@@ -861,7 +778,7 @@ static int raw_series(batch *b, series_job *j)
             return series_fail(b, j, cm->ref, ST_EUNSUPP, msg);
         }
     }
-    int rc = downsample_raw(sc->t, sc->v, n, d->res[0], 0, 1, clean, out, &e);
+    int rc = raw_run(sc->t, sc->v, n, d->res[0], clean, sorted, out, &e);
     if (rc)
         return series_fail(b, j, UINT64_MAX, rc, e.msg);
     if (hists && !floats)
@@ -911,7 +828,7 @@ static int aggr_series(batch *b, series_job *j)
                 }
                 agg_grow g = {in, a};
                 size_t before = b->samples;
-                if ((rc = decode_xor(b, j, cm->ref, &sub[a], &in->t[a], &in->v[a], &in->n[a],
+                if ((rc = decode_xor(b, j, cm->ref, &sub[a], &in->t[a], &in->v[a], &in->n[a], NULL,
                                      grow_agg, &g)))
                     return rc;
                 if (a != CODEC_AGGR_COUNT)
@@ -922,7 +839,7 @@ static int aggr_series(batch *b, series_job *j)
             floats = 1;
         } else if (c.enc == CODEC_ENC_XOR) {
             size_t n = 0;
-            if ((rc = decode_xor(b, j, cm->ref, &c, &sc->t, &sc->v, &n, grow_sc, sc)))
+            if ((rc = decode_xor(b, j, cm->ref, &c, &sc->t, &sc->v, &n, NULL, grow_sc, sc)))
                 return rc;
             if (n == 0) {
                 b->empty++; /* Thanos #5272: empty XOR chunks in downsampled blocks */
@@ -972,7 +889,7 @@ static int decode_series(batch *b, series_job *j)
             return rc;
         size_t n = 0;
         if (c.enc == CODEC_ENC_XOR) {
-            if ((rc = decode_xor(b, j, cm->ref, &c, &sc->t, &sc->v, &n, grow_sc, sc)))
+            if ((rc = decode_xor(b, j, cm->ref, &c, &sc->t, &sc->v, &n, NULL, grow_sc, sc)))
                 return rc;
         } else if (c.enc == CODEC_ENC_AGGR) {
             codec_chunk sub[CODEC_AGGR_N];
@@ -982,8 +899,8 @@ static int decode_series(batch *b, series_job *j)
                 return series_fail(b, j, cm->ref, rc, e.msg);
             for (int a = 0; a < CODEC_AGGR_N; a++) {
                 n = 0;
-                if (sub[a].enc == CODEC_ENC_XOR &&
-                    (rc = decode_xor(b, j, cm->ref, &sub[a], &sc->t, &sc->v, &n, grow_sc, sc)))
+                if (sub[a].enc == CODEC_ENC_XOR && (rc = decode_xor(b, j, cm->ref, &sub[a], &sc->t,
+                                                                    &sc->v, &n, NULL, grow_sc, sc)))
                     return rc;
             }
         }

@@ -483,6 +483,74 @@ static void xor__round_trips_extreme_timestamps(void **state)
     round_trip("around zero", c, ST_ARRAY_LEN(c), NULL, 0);
 }
 
+/* The ordered decoder gives the plain decoder's samples, and says "ascending" exactly when no
+ * timestamp is negative and none is below the one before, on hand-picked edges (a wrap past
+ * INT64_MAX included) and random shapes checked against a direct scan. */
+static void xor__ordered_decode_tells_whether_timestamps_ascend(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        int64_t t[5];
+        size_t n;
+        int want;
+    } cases[] = {
+        {"one at zero", {0}, 1, 1},
+        {"one negative", {-1}, 1, 0},
+        {"regular", {0, 15000, 30000, 45000, 60000}, 5, 1},
+        {"repeats", {5, 5, 5, 6, 6}, 5, 1},
+        {"back by one", {100, 200, 199, 300, 400}, 5, 0},
+        {"back at the end", {100, 200, 300, 400, 0}, 5, 0},
+        {"negative start", {-30, -20, -10, 0, 10}, 5, 0},
+        {"up to the top", {0, INT64_MAX - 2, INT64_MAX - 1, INT64_MAX, INT64_MAX}, 5, 1},
+        {"wraps past the top", {INT64_MAX - 1, INT64_MIN, INT64_MIN + 1}, 3, 0},
+    };
+    rng_seed(99);
+    for (size_t c = 0; c < ST_ARRAY_LEN(cases) + 400; c++) {
+        int64_t t[200];
+        size_t n;
+        int want;
+        char name[64];
+        if (c < ST_ARRAY_LEN(cases)) {
+            n = cases[c].n;
+            memcpy(t, cases[c].t, n * sizeof(int64_t));
+            want = cases[c].want;
+            snprintf(name, sizeof(name), "%s", cases[c].name);
+        } else {
+            n = 1 + rnd() % 200;
+            int64_t at = (int64_t)(rnd() % 100000) - 1000;
+            for (size_t i = 0; i < n; i++)
+                t[i] = at += rnd() % 50 ? (int64_t)(rnd() % 30000) : -(int64_t)(rnd() % 100);
+            want = 1;
+            for (size_t i = 0; i < n; i++)
+                want &= t[i] >= 0 && (i == 0 || t[i] >= t[i - 1]);
+            snprintf(name, sizeof(name), "random %zu", c);
+        }
+        codec_xor_enc e;
+        codec_xor_enc_init(&e);
+        for (size_t i = 0; i < n; i++)
+            assert_int_equal(codec_xor_enc_append(&e, t[i], (double)(i % 7)), 0);
+        codec_chunk ch = codec_xor_enc_chunk(&e);
+        int64_t t1[200], t2[200];
+        double v1[200], v2[200];
+        size_t n1, n2;
+        int asc = -1;
+        st_err err;
+        st_err_init(&err);
+        assert_int_equal(codec_xor_decode(ch.data, ch.len, t1, v1, n, &n1, name, &err), 0);
+        assert_int_equal(
+            codec_xor_decode_ordered(ch.data, ch.len, t2, v2, n, &n2, &asc, name, &err), 0);
+        assert_int_equal(n1, n);
+        assert_int_equal(n2, n);
+        assert_memory_equal(t1, t, n * sizeof(int64_t));
+        assert_memory_equal(t2, t, n * sizeof(int64_t));
+        assert_memory_equal(v1, v2, n * sizeof(double));
+        if (asc != want)
+            fail_msg("%s: ascending %d, want %d", name, asc, want);
+        codec_xor_enc_release(&e);
+    }
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Values. A 2-sample chunk at t = 0 and 1000 has its value field at bit 104: header 16,
  * varint(0) 8, value 64, uvarint(1000) 16.
@@ -1376,6 +1444,7 @@ int main(void)
         cmocka_unit_test(xor__puts_each_dod_in_the_smallest_asymmetric_bucket),
         cmocka_unit_test(xor__round_trips_every_bucket_edge_in_one_chunk),
         cmocka_unit_test(xor__round_trips_extreme_timestamps),
+        cmocka_unit_test(xor__ordered_decode_tells_whether_timestamps_ascend),
         cmocka_unit_test(xor__writes_64_significant_bits_as_zero),
         cmocka_unit_test(xor__clamps_leading_zeros_at_31),
         cmocka_unit_test(xor__reuses_the_window_when_the_xor_fits_inside_it),

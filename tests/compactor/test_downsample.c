@@ -902,6 +902,151 @@ static void downsample__5m_then_1h_agrees_with_1h_from_raw(void **state)
     ds_work_release(&w);
 }
 
+/* The windows of one batch as a kernel run leaves them. */
+typedef struct wrun {
+    int64_t *t;
+    double *a[5]; /* count, sum, min, max, counter */
+    ds_wstate st;
+} wrun;
+
+static void wrun_alloc(wrun *r, size_t n)
+{
+    r->t = test_calloc(n, sizeof(int64_t));
+    for (int i = 0; i < 5; i++)
+        r->a[i] = test_calloc(n, sizeof(double));
+}
+
+static void wrun_free(wrun *r)
+{
+    test_free(r->t);
+    for (int i = 0; i < 5; i++)
+        test_free(r->a[i]);
+}
+
+/* kernel 0: ds_windows alone; 1: ds_windows_exact then ds_windows; 2: the same with the
+ * portable exact kernel. Returns the sample the exact kernel stopped at (n: none left). */
+static size_t run_kernel(int kernel, const int64_t *t, const double *v, size_t n, int64_t res,
+                         int sorted, wrun *r)
+{
+    ds_wout o = {r->t, r->a[0], r->a[1], r->a[2], r->a[3], r->a[4]};
+    ds_windows_begin(&r->st, v, sorted);
+    if (kernel == 1)
+        ds_windows_exact(t, v, n, res, &o, &r->st);
+    else if (kernel == 2)
+        ds_windows_exact_base(t, v, n, res, &o, &r->st);
+    size_t stop = r->st.i;
+    if (r->st.i < n)
+        ds_windows(t, v, n, res, &o, &r->st);
+    assert_int_equal(r->st.i, n);
+    return stop;
+}
+
+/* The exact (vector) kernel may take a window only when its result is the scalar one's to the
+ * bit; random batches of integers, big integers around its bound, and integers spoilt by one
+ * fraction, -0, NaN, stale marker or infinity, on regular, jittered, gappy, repeated and
+ * unsorted timestamps, at several resolutions. */
+static void downsample__exact_kernel_gives_the_scalar_windows_bit_for_bit(void **state)
+{
+    (void)state;
+    enum { MAXN = 3000 };
+    static const int64_t resolutions[] = {7, 1000, 15000, 60000, 300000, 3600000};
+    int64_t *t = test_calloc(MAXN, sizeof(int64_t));
+    double *v = test_calloc(MAXN, sizeof(double));
+    wrun r[3];
+    for (int k = 0; k < 3; k++)
+        wrun_alloc(&r[k], MAXN);
+    size_t whole = 0, partial = 0, windows = 0;
+    for (int round = 0; round < 3000; round++) {
+        size_t n = 1 + rnd() % (rnd() % 4 == 0 ? MAXN : 100);
+        int kind = (int)(rnd() % 10), tkind = (int)(rnd() % 5);
+        int64_t res = resolutions[rnd() % 6];
+        double lim = 9007199254740992.0 / (2.0 * (double)n + 2.0);
+        int64_t at = (int64_t)(rnd() % 2000000000000ull) - (rnd() % 4 == 0 ? 1000000000000 : 0);
+        int64_t walk = (int64_t)(rnd() % 1000) - 500;
+        for (size_t i = 0; i < n; i++) {
+            switch (tkind) {
+            case 0:
+                at += 15000;
+                break; /* regular */
+            case 1:
+                at += 15000 + (int64_t)(rnd() % 5) - 2;
+                break; /* jitter */
+            case 2:
+                at += rnd() % 8 ? 15000 : (int64_t)(rnd() % 900000);
+                break; /* gaps */
+            case 3:
+                at += rnd() % 3 ? 0 : 1000;
+                break; /* repeats */
+            default:
+                at += (int64_t)(rnd() % 40000) - 12000;
+                break; /* back in time */
+            }
+            t[i] = at;
+            switch (kind) {
+            case 0:
+                walk += (int64_t)(rnd() % 201) - 100;
+                break; /* gauge */
+            case 1:
+                walk = rnd() % 50 ? walk + (int64_t)(rnd() % 1000) : 0;
+                break; /* counter */
+            case 2:
+                walk = (int64_t)(rnd() % 3) - 1 + (int64_t)lim * (rnd() % 2 ? 1 : -1);
+                break;
+            case 3:
+                walk = 0;
+                break;
+            case 4:
+                walk = (int64_t)(rnd() % 1000) * 1000000000000000ll;
+                break; /* past 2^53 */
+            default:
+                walk += (int64_t)(rnd() % 7) - 3;
+                break;
+            }
+            v[i] = (double)walk;
+        }
+        size_t bad = n; /* where the batch stops being provably exact, at the latest */
+        if (kind >= 5 && n > 1) {
+            bad = rnd() % n;
+            double spoil[] = {0.5, -0.0, NAN, stale_nan(), INFINITY, -INFINITY, (double)lim * 4};
+            v[bad] = kind == 9 ? (double)rnd() / 1e9 : spoil[rnd() % 7];
+        }
+        int ascending = 1;
+        for (size_t i = 1; i < n; i++)
+            ascending &= t[i] >= t[i - 1];
+        int sorted = ascending && rnd() % 4 != 0;
+        for (int k = 0; k < 3; k++) {
+            size_t stop = run_kernel(k, t, v, n, res, sorted, &r[k]);
+            if (k == 0)
+                continue;
+            assert_true(stop <= bad);
+            if (kind <= 1 || kind == 3)
+                assert_int_equal(stop, n); /* small integers: every window */
+            whole += stop == n;
+            partial += stop > 0 && stop < n;
+            assert_int_equal(r[k].st.k, r[0].st.k);
+            for (size_t w = 0; w < r[0].st.k; w++) {
+                if (r[k].t[w] != r[0].t[w])
+                    fail_msg("round %d kernel %d window %zu: stamp %lld, want %lld", round, k, w,
+                             (long long)r[k].t[w], (long long)r[0].t[w]);
+                for (int a = 0; a < 5; a++)
+                    if (memcmp(&r[k].a[a][w], &r[0].a[a][w], sizeof(double)) != 0)
+                        fail_msg("round %d (kind %d, times %d, n %zu, res %lld) kernel %d "
+                                 "window %zu aggregate %d: %.17g, want %.17g",
+                                 round, kind, tkind, n, (long long)res, k, w, a, r[k].a[a][w],
+                                 r[0].a[a][w]);
+            }
+        }
+        windows += r[0].st.k;
+    }
+    print_message("%zu windows; exact kernel took %zu batches whole, %zu in part\n", windows, whole,
+                  partial);
+    assert_true(whole > 1000 && partial > 100);
+    for (int k = 0; k < 3; k++)
+        wrun_free(&r[k]);
+    test_free(t);
+    test_free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -914,6 +1059,7 @@ int main(void)
         cmocka_unit_test(downsample__refuses_more_output_chunks_than_input_chunks),
         cmocka_unit_test(downsample__counter_read_back_gives_the_raw_increase_at_every_window),
         cmocka_unit_test(downsample__5m_then_1h_agrees_with_1h_from_raw),
+        cmocka_unit_test(downsample__exact_kernel_gives_the_scalar_windows_bit_for_bit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

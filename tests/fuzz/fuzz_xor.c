@@ -53,12 +53,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == ST_ECORRUPT) {
         if (!err.msg[0] || n != 0)
             die("corrupt without a message or with samples", err.msg);
+        int asc = -1;
+        size_t no;
+        if (codec_xor_decode_ordered(data, size, t2, v2, CODEC_XOR_MAX_SAMPLES, &no, &asc, "fuzz",
+                                     &err) != ST_ECORRUPT ||
+            no != 0 || asc != 0)
+            die("the ordered decoder takes a chunk the plain one calls corrupt", err.msg);
         return 0;
     }
     if (rc != 0)
         die("decode returned an unexpected code", err.msg);
     if (n != codec_get_be16(data))
         die("decoded count differs from the header", "");
+
+    /* the ordered decoder: the same samples, and whether they ascend from t >= 0 */
+    size_t no;
+    int asc = -1, want = 1;
+    st_err_init(&err);
+    if (codec_xor_decode_ordered(data, size, t2, v2, CODEC_XOR_MAX_SAMPLES, &no, &asc, "fuzz",
+                                 &err) != 0 ||
+        no != n || memcmp(t1, t2, n * sizeof(*t1)) || memcmp(v1, v2, n * sizeof(*v1)))
+        die("the ordered decoder disagrees with the plain one", err.msg);
+    for (size_t i = 0; i < n; i++)
+        want &= t1[i] >= 0 && (i == 0 || t1[i] >= t1[i - 1]);
+    if (asc != want)
+        die("the ordered decoder misjudges the order", "");
 
     codec_xor_enc e;
     codec_xor_enc_init(&e);

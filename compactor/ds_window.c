@@ -1,0 +1,308 @@
+/*
+ * ds_window.c - the windowing kernels of downsampling (downsample.c): one batch of samples into
+ * its windows' count, sum, min, max and running counter, as Thanos' downsampleBatch computes
+ * them, bit for bit.
+ *
+ * Thanos adds in sample order, one float add after another, and so must we: a float sum depends
+ * on the order of its terms. That chain of adds is what bounds the scalar kernel (a few cycles a
+ * sample, whatever the width of the machine). Most series hold integers, though (request counts,
+ * bytes, goroutines): when every term and every partial sum is an integer of magnitude at most
+ * 2^53, each add is exact, so any order gives Thanos' result to the bit. The exact kernel proves
+ * that per window, sums the window in vector lanes, and hands the batch to the scalar kernel at
+ * the first window it cannot prove; the scalar kernel goes on from the same state.
+ */
+#include "compactor_int.h"
+
+#include <float.h>
+#include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+static inline int64_t next_window_end(int64_t wend, int64_t t, int64_t res)
+{
+    return wend >= 0 && t > wend && t - wend <= res && wend <= INT64_MAX - res
+               ? wend + res
+               : ds_window_end(t, res);
+}
+
+/* What the counter subtracts from x after last: last, or +0 when x is below it (a reset).
+ * `x - reset_base(x, last)` is Go's `if x < last { x } else { x - last }` to the bit (x - +0 is
+ * x, -0 included; an unordered pair takes the else side in both). It is a mask, not a jump:
+ * gauges go down half the time, which no branch predictor guesses, and compilers turn the
+ * plain ?: into a jump. */
+static inline double reset_base(double x, double last)
+{
+#if defined(__SSE2__)
+    __m128d vx = _mm_set_sd(x), vl = _mm_set_sd(last);
+    return _mm_cvtsd_f64(_mm_and_pd(_mm_cmpnlt_sd(vx, vl), vl));
+#else
+    uint64_t u, m = (uint64_t)0 - (uint64_t) !(x < last);
+    memcpy(&u, &last, sizeof(u));
+    u &= m;
+    memcpy(&last, &u, sizeof(u));
+    return last;
+#endif
+}
+
+void ds_windows_begin(ds_wstate *s, const double *v, int sorted)
+{
+    *s = (ds_wstate){
+        .i = 0, .k = 0, .len = 1, .sorted = sorted, .counter = v[0], .last = v[0], .wend = -1};
+}
+
+/* Where the window holding t[i] ends, and its samples [i, *e): up to its end, or all the rest
+ * when the batch ends first. A window other than the batch's last is known to end before the
+ * batch does (t[n - 1] > end stops the scan). Scraped series fill their windows alike: with t
+ * sorted, a window as long as the one before (len) is checked with two loads, and only a
+ * window of another length is scanned for. */
+static inline int64_t window_span(const int64_t *t, size_t n, size_t i, int64_t end, size_t len,
+                                  int sorted, size_t *e)
+{
+    if (end >= t[n - 1]) {
+        *e = n;
+        return t[n - 1];
+    }
+    size_t j = i + len;
+    if (sorted && j < n && t[j] > end && t[j - 1] <= end) {
+        *e = j;
+        return end;
+    }
+    j = i + 1; /* a window's first sample always belongs to it */
+    while (t[j] <= end)
+        j++;
+    *e = j;
+    return end;
+}
+
+static inline void put_window(const ds_wout *o, size_t k, int64_t end, size_t count, double sum,
+                              double mn, double mx, double counter)
+{
+    o->t[k] = end;
+    o->count[k] = (double)count;
+    o->sum[k] = sum;
+    o->min[k] = mn;
+    o->max[k] = mx;
+    o->counter[k] = counter;
+}
+
+/* Go's comparisons are kept as they are: min starts at MaxFloat64 (so an all +Inf window has min
+ * MaxFloat64), a NaN never replaces min or max but makes sum NaN, and the first of two equal (0
+ * and -0) values wins. No branch depends on a value (see reset_base). */
+void ds_windows(const int64_t *t, const double *v, size_t n, int64_t res, const ds_wout *o,
+                ds_wstate *s)
+{
+    size_t k = s->k, i = s->i, len = s->len;
+    double counter = s->counter, last = s->last;
+    int64_t wend = s->wend;
+#define DS_ADD(x)                                                                                  \
+    do {                                                                                           \
+        double x_ = (x);                                                                           \
+        counter += x_ - reset_base(x_, last);                                                      \
+        last = x_;                                                                                 \
+        sum += x_;                                                                                 \
+        mn = x_ < mn ? x_ : mn;                                                                    \
+        mx = x_ > mx ? x_ : mx;                                                                    \
+    } while (0)
+    while (i < n) {
+        size_t e;
+        wend = next_window_end(wend, t[i], res);
+        int64_t end = window_span(t, n, i, wend, len, s->sorted, &e);
+        double sum = 0.0, mn = DBL_MAX, mx = -DBL_MAX;
+        size_t s0 = i;
+        len = e - i;
+        if (i == 0) { /* the batch's first sample sets the counter */
+            sum += v[0];
+            mn = v[0] < mn ? v[0] : mn;
+            mx = v[0] > mx ? v[0] : mx;
+            i++;
+        }
+        for (; i < e; i++)
+            DS_ADD(v[i]);
+        if (end == -1 && i < n)
+            continue; /* Go takes -1 for "no window yet" and drops such a window */
+        put_window(o, k++, end, i - s0, sum, mn, mx, counter);
+    }
+#undef DS_ADD
+    s->i = i;
+    s->k = k;
+    s->len = len;
+    s->counter = counter;
+    s->last = last;
+    s->wend = wend;
+}
+
+/* ---- the exact kernel ----------------------------------------------------------------------- */
+
+typedef double v4d __attribute__((vector_size(32)));
+typedef int64_t v4i __attribute__((vector_size(32)));
+
+#define ROUNDER                                                                                    \
+    6755399441055744.0 /* 1.5 * 2^52: (x + it) - it rounds |x| <= 2^51 to an integer               \
+                        */
+#define ABS_MASK 0x7fffffffffffffffll
+
+/* a where mask m is set, else b (macros: a function returning a 32-byte vector has an ABI of
+ * its own without AVX) */
+#define VPICK(m, a, b) ((v4d)(((v4i)(a) & (m)) | ((v4i)(b) & ~(m))))
+
+static inline uint64_t bits(double x)
+{
+    uint64_t u;
+    memcpy(&u, &x, sizeof(u));
+    return u;
+}
+
+/* Nonzero unless x is an integer, not -0 (or an infinity or a NaN, which the callers rule out
+ * otherwise). */
+static inline uint64_t inexact(double x)
+{
+    double r = (x + ROUNDER) - ROUNDER;
+    return bits(r) ^ bits(x);
+}
+
+/* The windows of [s->i, n) from a fresh state, as long as each is proven exact: every value an
+ * integer (not -0) of magnitude at most lim = 2^53 / (2n + 2). Then every partial sum, of the
+ * window's values and of the counter's steps (each at most 2 lim), stays within 2^53 in any
+ * order, and the window's count, sum, min and max (no NaN, no signed zero: order-free) and the
+ * counter after it are exactly ds_windows' (reset_base's mask is the same mask here). The proof
+ * per window: (x + 1.5 * 2^52) - 1.5 * 2^52 is x, bit for bit, for every value (integers and
+ * infinities and some NaNs pass; -0 and fractions fail), its sum is not NaN (no NaN went in),
+ * and -lim <= min, max <= lim (no infinity either). Stops at the first window it cannot prove,
+ * leaving the state at that window's start. */
+static inline __attribute__((always_inline)) void
+exact_body(const int64_t *t, const double *v, size_t n, int64_t res, const ds_wout *o, ds_wstate *s)
+{
+    const double lim = 9007199254740992.0 / (2.0 * (double)n + 2.0);
+    const v4d vr = {ROUNDER, ROUNDER, ROUNDER, ROUNDER};
+    size_t k = s->k, i = s->i, len = s->len;
+    double counter = s->counter;
+    int64_t wend = s->wend;
+    while (i < n) {
+        size_t e;
+        int64_t w = next_window_end(wend, t[i], res);
+        int64_t end = window_span(t, n, i, w, len, s->sorted, &e);
+        v4d vs = {0, 0, 0, 0}, vd = {0, 0, 0, 0};
+        v4d vmn = {DBL_MAX, DBL_MAX, DBL_MAX, DBL_MAX};
+        v4d vmx = {-DBL_MAX, -DBL_MAX, -DBL_MAX, -DBL_MAX};
+        v4i bad = {0, 0, 0, 0};
+        double sum = 0.0, mn = DBL_MAX, mx = -DBL_MAX, d = 0.0;
+        uint64_t sbad = 0;
+        size_t j = i;
+        if (j == 0) { /* the batch's first sample: no counter step */
+            sbad |= inexact(v[0]);
+            sum = mn = mx = v[0];
+            j = 1;
+        }
+        for (; j + 4 <= e; j += 4) {
+            v4d x, p;
+            memcpy(&x, v + j, sizeof(x));
+            memcpy(&p, v + j - 1, sizeof(p));
+            bad |= (v4i)((x + vr) - vr) ^ (v4i)x;
+            vs += x;
+            vmn = VPICK(x < vmn, x, vmn);
+            vmx = VPICK(x > vmx, x, vmx);
+            vd += x - (v4d)((v4i)p & (x >= p));
+        }
+        for (; j < e; j++) {
+            double x = v[j];
+            sbad |= inexact(x);
+            sum += x;
+            mn = x < mn ? x : mn;
+            mx = x > mx ? x : mx;
+            d += x - reset_base(x, v[j - 1]);
+        }
+        sum += (vs[0] + vs[1]) + (vs[2] + vs[3]);
+        d += (vd[0] + vd[1]) + (vd[2] + vd[3]);
+        for (int l = 0; l < 4; l++) {
+            mn = vmn[l] < mn ? vmn[l] : mn;
+            mx = vmx[l] > mx ? vmx[l] : mx;
+        }
+        if ((sbad | (uint64_t)(bad[0] | bad[1] | bad[2] | bad[3])) || sum != sum || !(mn >= -lim) ||
+            !(mx <= lim))
+            break;
+        counter += d;
+        wend = w;
+        size_t s0 = i;
+        len = e - i;
+        i = e;
+        if (end == -1 && i < n)
+            continue; /* as ds_windows */
+        put_window(o, k++, end, i - s0, sum, mn, mx, counter);
+    }
+    s->i = i;
+    s->k = k;
+    s->len = len;
+    s->counter = counter;
+    s->last = v[i ? i - 1 : 0];
+    s->wend = wend;
+}
+
+void ds_windows_exact_base(const int64_t *t, const double *v, size_t n, int64_t res,
+                           const ds_wout *o, ds_wstate *s)
+{
+    exact_body(t, v, n, res, o, s);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx2"))) static void exact_avx2(const int64_t *t, const double *v, size_t n,
+                                                       int64_t res, const ds_wout *o, ds_wstate *s)
+{
+    exact_body(t, v, n, res, o, s);
+}
+#endif
+
+void ds_windows_exact(const int64_t *t, const double *v, size_t n, int64_t res, const ds_wout *o,
+                      ds_wstate *s)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (__builtin_cpu_supports("avx2")) {
+        exact_avx2(t, v, n, res, o, s);
+        return;
+    }
+#endif
+    ds_windows_exact_base(t, v, n, res, o, s);
+}
+
+/* One tight loop per op over the window's span, found first. */
+size_t ds_window_reduce(const int64_t *t, const double *v, size_t n, int64_t res, int op,
+                        int sorted, int64_t *wt, double *out)
+{
+    size_t k = 0, i = 0, len = 1;
+    double counter = v[0], last = v[0];
+    int64_t wend = -1;
+    while (i < n) {
+        size_t e;
+        wend = next_window_end(wend, t[i], res);
+        int64_t end = window_span(t, n, i, wend, len, sorted, &e);
+        len = e - i;
+        double acc = op == DS_REDUCE_MIN ? DBL_MAX : op == DS_REDUCE_MAX ? -DBL_MAX : 0.0;
+        switch (op) {
+        case DS_REDUCE_SUM:
+            for (; i < e; i++)
+                acc += v[i];
+            break;
+        case DS_REDUCE_MIN:
+            for (; i < e; i++)
+                acc = v[i] < acc ? v[i] : acc;
+            break;
+        case DS_REDUCE_MAX:
+            for (; i < e; i++)
+                acc = v[i] > acc ? v[i] : acc;
+            break;
+        default:
+            if (i == 0)
+                i = 1; /* the first sample sets the counter */
+            for (; i < e; i++) {
+                counter += v[i] - reset_base(v[i], last);
+                last = v[i];
+            }
+            acc = counter;
+        }
+        if (end == -1 && i < n)
+            continue; /* as ds_windows */
+        wt[k] = end;
+        out[k++] = acc;
+    }
+    return k;
+}
