@@ -483,6 +483,10 @@ void ds_windows_exact_base(const int64_t *t, const double *v, size_t n, int64_t 
 enum { DS_REDUCE_SUM, DS_REDUCE_MIN, DS_REDUCE_MAX, DS_REDUCE_COUNTER };
 size_t ds_window_reduce(const int64_t *t, const double *v, size_t n, int64_t res, int op,
                         int sorted, int64_t *wt, double *out);
+/* ds_window_reduce's SUM, SUM, MIN and MAX of v[0..3] on the same ascending stamps t, in one
+ * pass: wt gets the shared stamps. */
+size_t ds_window_reduce4(const int64_t *t, const double *const v[4], size_t n, int64_t res,
+                         int64_t *wt, double *const out[4]);
 
 /* ---- run history (history.c) -----------------------------------------------------------------
  * Each `strata run` (each shard) keeps what it planned and what became of every action in one

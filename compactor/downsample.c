@@ -399,7 +399,35 @@ static int aggr_batch(const ds_chunks *in, size_t c0, size_t c1, int64_t res, ui
     int64_t mint = INT64_MAX, maxt = INT64_MIN;
     if (chunk_room(out))
         goto nomem;
-    for (int a = 0; a <= CODEC_AGGR_MAX; a++) {
+    /* Count, sum, min and max on the same clean stamps (our own 5m stage's, always) are windowed
+     * in one pass; otherwise each on its own. */
+    size_t j0 = in->off[0][c0], nj = in->off[0][c1] - j0;
+    int joint = nj > 0 && ds_clean(in->t[0] + j0, in->v[0] + j0, nj);
+    for (int a = 1; a <= CODEC_AGGR_MAX && joint; a++) {
+        size_t sa = in->off[a][c0];
+        joint = in->off[a][c1] - sa == nj &&
+                !memcmp(in->t[a] + sa, in->t[0] + j0, nj * sizeof(int64_t)) &&
+                ds_clean(in->t[a] + sa, in->v[a] + sa, nj);
+    }
+    if (joint) {
+        const double *v[4];
+        double *ov[4];
+        for (int a = 0; a <= CODEC_AGGR_MAX; a++) {
+            if (sample_room(out, a, nj))
+                goto nomem;
+            v[a] = in->v[a] + in->off[a][c0];
+            ov[a] = out->v[a] + out->n[a];
+        }
+        int64_t *ot = out->t[0] + out->n[0];
+        size_t k = ds_window_reduce4(in->t[0] + j0, v, nj, res, ot, ov);
+        for (int a = 0; a <= CODEC_AGGR_MAX; a++) {
+            if (a)
+                memcpy(out->t[a] + out->n[a], ot, k * sizeof(int64_t));
+            out->n[a] += k;
+        }
+        minmax(ot, k, &mint, &maxt);
+    }
+    for (int a = 0; a <= CODEC_AGGR_MAX && !joint; a++) {
         size_t s0 = in->off[a][c0], total = in->off[a][c1] - s0, nb = total;
         const int64_t *bt = in->t[a] + s0;
         const double *bv = in->v[a] + s0;

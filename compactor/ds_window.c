@@ -306,3 +306,33 @@ size_t ds_window_reduce(const int64_t *t, const double *v, size_t n, int64_t res
     }
     return k;
 }
+
+/* The four of ds_window_reduce on shared, ascending stamps (n >= 1): sums of v[0] and v[1],
+ * min of v[2], max of v[3], each in ds_window_reduce's order, one scan for the windows. */
+size_t ds_window_reduce4(const int64_t *t, const double *const v[4], size_t n, int64_t res,
+                         int64_t *wt, double *const out[4])
+{
+    size_t k = 0, i = 0, len = 1;
+    int64_t wend = -1;
+    while (i < n) {
+        size_t e;
+        wend = next_window_end(wend, t[i], res);
+        int64_t end = window_span(t, n, i, wend, len, 1, &e);
+        len = e - i;
+        double c = 0.0, s = 0.0, mn = DBL_MAX, mx = -DBL_MAX;
+        for (; i < e; i++) {
+            c += v[0][i];
+            s += v[1][i];
+            mn = v[2][i] < mn ? v[2][i] : mn;
+            mx = v[3][i] > mx ? v[3][i] : mx;
+        }
+        if (end == -1 && i < n)
+            continue; /* as ds_windows */
+        wt[k] = end;
+        out[0][k] = c;
+        out[1][k] = s;
+        out[2][k] = mn;
+        out[3][k++] = mx;
+    }
+    return k;
+}

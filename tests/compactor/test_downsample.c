@@ -1047,6 +1047,41 @@ static void downsample__exact_kernel_gives_the_scalar_windows_bit_for_bit(void *
     test_free(v);
 }
 
+/* ds_window_reduce4 is four ds_window_reduce calls in one pass, to the bit: random shared
+ * stamps (regular, gappy, repeated, negative) and values (floats, NaN, infinities, signed
+ * zeros). */
+static void downsample__joint_reduce_is_four_single_reduces(void **state)
+{
+    (void)state;
+    enum { MAXN = 400 };
+    static const int64_t resolutions[] = {1, 1000, 300000, 3600000};
+    int64_t t[MAXN], wt[MAXN], wt1[MAXN];
+    double v[4][MAXN], o4[4][MAXN], o1[MAXN];
+    static const double odd[] = {NAN, INFINITY, -INFINITY, -0.0, 0.0, DBL_MAX, -DBL_MAX};
+    for (int round = 0; round < 2000; round++) {
+        size_t n = 1 + rnd() % MAXN;
+        int64_t res = resolutions[rnd() % 4];
+        int64_t at = (int64_t)(rnd() % 100000000) - 50000000;
+        for (size_t i = 0; i < n; i++) {
+            at += rnd() % 5 == 0 ? 0 : (int64_t)(rnd() % (rnd() % 2 ? 300000 : 4000000));
+            t[i] = at;
+            for (int a = 0; a < 4; a++)
+                v[a][i] = rnd() % 20 == 0 ? odd[rnd() % 7] : ((double)(int64_t)rnd()) / 1e12;
+        }
+        const double *vp[4] = {v[0], v[1], v[2], v[3]};
+        double *op[4] = {o4[0], o4[1], o4[2], o4[3]};
+        size_t k = ds_window_reduce4(t, vp, n, res, wt, op);
+        static const int ops[4] = {DS_REDUCE_SUM, DS_REDUCE_SUM, DS_REDUCE_MIN, DS_REDUCE_MAX};
+        for (int a = 0; a < 4; a++) {
+            size_t k1 = ds_window_reduce(t, v[a], n, res, ops[a], rnd() % 2, wt1, o1);
+            assert_int_equal(k1, k);
+            assert_memory_equal(wt1, wt, k * sizeof(int64_t));
+            if (memcmp(o1, o4[a], k * sizeof(double)) != 0)
+                fail_msg("round %d: aggregate %d differs from ds_window_reduce", round, a);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1060,6 +1095,7 @@ int main(void)
         cmocka_unit_test(downsample__counter_read_back_gives_the_raw_increase_at_every_window),
         cmocka_unit_test(downsample__5m_then_1h_agrees_with_1h_from_raw),
         cmocka_unit_test(downsample__exact_kernel_gives_the_scalar_windows_bit_for_bit),
+        cmocka_unit_test(downsample__joint_reduce_is_four_single_reduces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
