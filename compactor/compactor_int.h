@@ -447,11 +447,11 @@ static inline int64_t ds_window_end(int64_t t, int64_t r)
 /* downsampleBatch's loop state over one batch, so that one kernel can stop at a window and the
  * other go on from it. */
 typedef struct ds_wstate {
-    size_t i, k;          /* the next sample; windows written */
-    size_t len;           /* the samples of the last window (where the next is looked for) */
-    int sorted;           /* t is known to ascend (else windows end at the first t past them) */
-    double counter, last; /* the running counter; the value of sample i - 1 */
-    int64_t wend;         /* the previous window's end, not cut short; -1 before the first */
+    size_t i, k;    /* the next sample; windows written */
+    size_t len;     /* the samples of the last window (where the next is looked for) */
+    int sorted;     /* t is known to ascend (else windows end at the first t past them) */
+    double counter; /* the running counter after sample i - 1 */
+    int64_t wend;   /* the previous window's end, not cut short; -1 before the first */
 } ds_wstate;
 
 /* Where windows go: entry k of each array is window k's. */

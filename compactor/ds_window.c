@@ -47,8 +47,7 @@ static inline double reset_base(double x, double last)
 
 void ds_windows_begin(ds_wstate *s, const double *v, int sorted)
 {
-    *s = (ds_wstate){
-        .i = 0, .k = 0, .len = 1, .sorted = sorted, .counter = v[0], .last = v[0], .wend = -1};
+    *s = (ds_wstate){.i = 0, .k = 0, .len = 1, .sorted = sorted, .counter = v[0], .wend = -1};
 }
 
 /* Where the window holding t[i] ends, and its samples [i, *e): up to its end, or all the rest
@@ -93,7 +92,7 @@ void ds_windows(const int64_t *t, const double *v, size_t n, int64_t res, const 
                 ds_wstate *s)
 {
     size_t k = s->k, i = s->i, len = s->len;
-    double counter = s->counter, last = s->last;
+    double counter = s->counter, last = v[i ? i - 1 : 0]; /* the previous sample's */
     int64_t wend = s->wend;
 #define DS_ADD(x)                                                                                  \
     do {                                                                                           \
@@ -128,7 +127,6 @@ void ds_windows(const int64_t *t, const double *v, size_t n, int64_t res, const 
     s->k = k;
     s->len = len;
     s->counter = counter;
-    s->last = last;
     s->wend = wend;
 }
 
@@ -234,7 +232,6 @@ exact_body(const int64_t *t, const double *v, size_t n, int64_t res, const ds_wo
     s->k = k;
     s->len = len;
     s->counter = counter;
-    s->last = v[i ? i - 1 : 0];
     s->wend = wend;
 }
 
