@@ -383,6 +383,10 @@ int downsample_block(const codec_block *in, const int64_t *resolutions, size_t n
  * one series decoded: for each aggregate (CODEC_AGGR_*) the samples of all chunks in one array,
  * chunk c owning [off[a][c], off[a][c + 1]); an empty range is an absent aggregate. */
 #define DS_GROUP_START 1 /* flags[c]: a new run of float chunks (after skipped histograms) */
+/* flags[c]: count, sum, min and max of the chunk hold as many samples on the same stamps, which
+ * ascend from 0, and none of their values is a stale marker. Set where that holds by construction
+ * (our own windows of ascending samples), so later stages need not compare or scan for it. */
+#define DS_SHARED 2
 typedef struct ds_chunks {
     int64_t *t[CODEC_AGGR_N];
     double *v[CODEC_AGGR_N];

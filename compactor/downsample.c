@@ -322,7 +322,9 @@ static int raw_batch(const int64_t *bt, const double *bv, size_t m, int64_t res,
         mint = wt[i] < mint ? wt[i] : mint;
         maxt = wt[i] > maxt ? wt[i] : maxt;
     }
-    chunk_close(out, mint, maxt, flags);
+    /* Window stamps of ascending samples ascend. No value is a stale marker: the batch holds no
+     * NaN, min and max are its values, and arithmetic makes only the default NaN (inf - inf). */
+    chunk_close(out, mint, maxt, sorted ? flags | DS_SHARED : flags);
     return 0;
 }
 
@@ -392,6 +394,19 @@ static inline void minmax(const int64_t *t, size_t k, int64_t *mint, int64_t *ma
     }
 }
 
+/* Whether chunks [c0, c1) are DS_SHARED and their stamps ascend across them too. */
+static int shared_run(const ds_chunks *in, size_t c0, size_t c1)
+{
+    for (size_t c = c0; c < c1; c++) {
+        if (!(in->flags[c] & DS_SHARED))
+            return 0;
+        size_t s = in->off[0][c];
+        if (c > c0 && s > in->off[0][c0] && s < in->off[0][c + 1] && in->t[0][s] < in->t[0][s - 1])
+            return 0;
+    }
+    return 1;
+}
+
 /* downsampleFloatAggrBatch: input chunks [c0, c1) into one AggrChunk appended to out. */
 static int aggr_batch(const ds_chunks *in, size_t c0, size_t c1, int64_t res, uint8_t flags,
                       ds_chunks *out, ds_work *w, st_err *err)
@@ -399,15 +414,19 @@ static int aggr_batch(const ds_chunks *in, size_t c0, size_t c1, int64_t res, ui
     int64_t mint = INT64_MAX, maxt = INT64_MIN;
     if (chunk_room(out))
         goto nomem;
-    /* Count, sum, min and max on the same clean stamps (our own 5m stage's, always) are windowed
-     * in one pass; otherwise each on its own. */
+    /* Count, sum, min and max on the same ascending stamps with no stale marker (our own 5m
+     * stage's, always) are windowed in one pass, which is what expandChunkIterator and a
+     * window pass of each would give; otherwise each goes on its own. */
     size_t j0 = in->off[0][c0], nj = in->off[0][c1] - j0;
-    int joint = nj > 0 && ds_clean(in->t[0] + j0, in->v[0] + j0, nj);
-    for (int a = 1; a <= CODEC_AGGR_MAX && joint; a++) {
-        size_t sa = in->off[a][c0];
-        joint = in->off[a][c1] - sa == nj &&
-                !memcmp(in->t[a] + sa, in->t[0] + j0, nj * sizeof(int64_t)) &&
-                ds_clean(in->t[a] + sa, in->v[a] + sa, nj);
+    int joint = nj > 0 && shared_run(in, c0, c1);
+    if (nj > 0 && !joint) {
+        joint = ds_clean(in->t[0] + j0, in->v[0] + j0, nj);
+        for (int a = 1; a <= CODEC_AGGR_MAX && joint; a++) {
+            size_t sa = in->off[a][c0];
+            joint = in->off[a][c1] - sa == nj &&
+                    !memcmp(in->t[a] + sa, in->t[0] + j0, nj * sizeof(int64_t)) &&
+                    ds_clean(in->t[a] + sa, in->v[a] + sa, nj);
+        }
     }
     if (joint) {
         const double *v[4];
@@ -488,7 +507,11 @@ static int aggr_batch(const ds_chunks *in, size_t c0, size_t c1, int64_t res, ui
         w->bt[nb] = t;
         w->bv[nb++] = tv;
     }
-    nb = ds_expand(w->bt, w->bv, nb, w->bt, w->bv);
+    /* expandChunkIterator finds nothing to drop once the first t is not negative: t ascends,
+     * and no total is a stale marker (NaNs were skipped; arithmetic makes only the default
+     * NaN) */
+    if (nb > 0 && w->bt[0] < 0)
+        nb = ds_expand(w->bt, w->bv, nb, w->bt, w->bv);
     if (nb > 0) {
         if (sample_room(out, a, nb + 2))
             goto nomem;
@@ -510,7 +533,8 @@ static int aggr_batch(const ds_chunks *in, size_t c0, size_t c1, int64_t res, ui
                           "chunks",
                           c1 - c0);
     }
-    chunk_close(out, mint, maxt, flags);
+    /* one pass's stamps, windows of ascending ones; min and max are values, the rest sums */
+    chunk_close(out, mint, maxt, joint ? flags | DS_SHARED : flags);
     return 0;
 nomem:
     /* leave out consistent: forget the samples of the unfinished chunk */
@@ -959,10 +983,10 @@ static int encode_stage(batch *b, const series_job *j, const ds_chunks *s, ochun
             codec_xor_enc_reset(&sc->enc[a]);
         }
         /* Count, sum, min and max on the same stamps go through the encoder in one pass.
-         * raw_batch gives them the same stamps; aggr_batch windows each over its own input,
-         * whose stamps need not agree, so they are compared. */
+         * DS_SHARED chunks have them; others (aggr_batch windowing each aggregate over its
+         * own input) are compared. */
         int shared = k[0] > 0, rc = 0;
-        for (int a = 1; a <= CODEC_AGGR_MAX && shared; a++)
+        for (int a = 1; a <= CODEC_AGGR_MAX && shared && !(s->flags[c] & DS_SHARED); a++)
             shared = k[a] == k[0] &&
                      memcmp(s->t[a] + from[a], s->t[0] + from[0], k[0] * sizeof(int64_t)) == 0;
         if (shared) {
