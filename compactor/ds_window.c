@@ -159,6 +159,59 @@ static inline uint64_t inexact(double x)
     return bits(r) ^ bits(x);
 }
 
+/* Four whole windows of L samples each, the first starting at sample i > 0 and ending at w,
+ * the others right after it (ends w + res, w + 2 res, w + 3 res), windowed at once: one vector
+ * lane a window, the samples of all four taken in step, so no window pays for reducing its
+ * lanes. Only when all four are proven exact (see exact_body) does it write them, as windows
+ * k .. k + 3 with the counter carried on, and return 1. */
+static inline __attribute__((always_inline)) int exact_group4(const double *v, size_t i, size_t L,
+                                                              int64_t w, int64_t res, double lim,
+                                                              const ds_wout *o, size_t k,
+                                                              double *counter)
+{
+    const v4d vr = {ROUNDER, ROUNDER, ROUNDER, ROUNDER};
+    const double *b0 = v + i, *b1 = b0 + L, *b2 = b1 + L, *b3 = b2 + L;
+    v4d vs = {0, 0, 0, 0}, vd = {0, 0, 0, 0};
+    v4d vmn = {DBL_MAX, DBL_MAX, DBL_MAX, DBL_MAX};
+    v4d vmx = {-DBL_MAX, -DBL_MAX, -DBL_MAX, -DBL_MAX};
+    v4i bad = {0, 0, 0, 0};
+    v4d p = {b0[-1], b1[-1], b2[-1], b3[-1]};
+    for (size_t j = 0; j < L; j++) {
+        v4d x = {b0[j], b1[j], b2[j], b3[j]};
+        bad |= (v4i)((x + vr) - vr) ^ (v4i)x;
+        vs += x;
+        vmn = VPICK(x < vmn, x, vmn);
+        vmx = VPICK(x > vmx, x, vmx);
+        vd += x - (v4d)((v4i)p & (x >= p));
+        p = x;
+    }
+    v4i ok = (bad == 0) & (vs == vs) & (vmn >= -lim) & (vmx <= lim);
+    if (!(ok[0] & ok[1] & ok[2] & ok[3]))
+        return 0;
+    double c = *counter;
+    for (int l = 0; l < 4; l++) {
+        c += vd[l];
+        put_window(o, k + (size_t)l, w + l * res, L, vs[l], vmn[l], vmx[l], c);
+    }
+    *counter = c;
+    return 1;
+}
+
+/* Whether the four windows of exact_group4 are there: L samples in each of the windows ending
+ * at w, w + res, w + 2 res and w + 3 res, and one more sample after them (so that none is the
+ * batch's last window, whose stamp is its last sample's). t ascends. */
+static inline int group_fits(const int64_t *t, size_t n, size_t i, size_t L, int64_t w, int64_t res)
+{
+    if (i + 4 * L >= n || res > INT64_MAX / 4 || w > INT64_MAX - 4 * res)
+        return 0;
+    int fits = 1;
+    for (size_t l = 1; l <= 4; l++) {
+        int64_t end = w + (int64_t)(l - 1) * res;
+        fits &= (t[i + l * L - 1] <= end) & (t[i + l * L] > end);
+    }
+    return fits;
+}
+
 /* The windows of [s->i, n) from a fresh state, as long as each is proven exact: every value an
  * integer (not -0) of magnitude at most lim = 2^53 / (2n + 2). Then every partial sum, of the
  * window's values and of the counter's steps (each at most 2 lim), stays within 2^53 in any
@@ -180,6 +233,15 @@ exact_body(const int64_t *t, const double *v, size_t n, int64_t res, const ds_wo
         size_t e;
         int64_t w = next_window_end(wend, t[i], res);
         int64_t end = window_span(t, n, i, w, len, s->sorted, &e);
+        /* scraped series fill their windows alike: four at a time where they do */
+        if (i > 0 && s->sorted && end == w && w >= 0 && group_fits(t, n, i, e - i, w, res) &&
+            exact_group4(v, i, e - i, w, res, lim, o, k, &counter)) {
+            len = e - i;
+            i += 4 * len;
+            k += 4;
+            wend = w + 3 * res;
+            continue;
+        }
         v4d vs = {0, 0, 0, 0}, vd = {0, 0, 0, 0};
         v4d vmn = {DBL_MAX, DBL_MAX, DBL_MAX, DBL_MAX};
         v4d vmx = {-DBL_MAX, -DBL_MAX, -DBL_MAX, -DBL_MAX};
