@@ -149,25 +149,31 @@ static int chunk_room(ds_chunks *c)
     return 0;
 }
 
+/* Grow a pair of sample arrays to hold need samples (doubling from first); on failure both
+ * stay valid and *cap unchanged. */
+static int grow_samples(int64_t **t, double **v, size_t *cap, size_t need, size_t first)
+{
+    if (need <= *cap)
+        return 0;
+    size_t c = *cap ? *cap : first;
+    while (c < need)
+        c *= 2;
+    int64_t *nt = st_reallocarray(*t, c, sizeof(int64_t));
+    if (!nt)
+        return ST_ENOMEM;
+    *t = nt;
+    double *nv = st_reallocarray(*v, c, sizeof(double));
+    if (!nv)
+        return ST_ENOMEM;
+    *v = nv;
+    *cap = c;
+    return 0;
+}
+
 /* Room for extra more samples of aggregate a. */
 static int sample_room(ds_chunks *c, int a, size_t extra)
 {
-    size_t need = c->n[a] + extra;
-    if (need <= c->cap[a])
-        return 0;
-    size_t cap = c->cap[a] ? c->cap[a] : 256;
-    while (cap < need)
-        cap *= 2;
-    int64_t *t = st_reallocarray(c->t[a], cap, sizeof(int64_t));
-    if (!t)
-        return ST_ENOMEM;
-    c->t[a] = t;
-    double *v = st_reallocarray(c->v[a], cap, sizeof(double));
-    if (!v)
-        return ST_ENOMEM;
-    c->v[a] = v;
-    c->cap[a] = cap;
-    return 0;
+    return grow_samples(&c->t[a], &c->v[a], &c->cap[a], c->n[a] + extra, 256);
 }
 
 /* Close the chunk being built: every aggregate's samples pushed since the last close are its. */
@@ -214,21 +220,7 @@ void ds_work_release(ds_work *w)
 
 static int work_buf(ds_work *w, size_t n)
 {
-    if (n <= w->bcap)
-        return 0;
-    size_t cap = w->bcap ? w->bcap : 1024;
-    while (cap < n)
-        cap *= 2;
-    int64_t *t = st_reallocarray(w->bt, cap, sizeof(int64_t));
-    if (!t)
-        return ST_ENOMEM;
-    w->bt = t;
-    double *v = st_reallocarray(w->bv, cap, sizeof(double));
-    if (!v)
-        return ST_ENOMEM;
-    w->bv = v;
-    w->bcap = cap;
-    return 0;
+    return grow_samples(&w->bt, &w->bv, &w->bcap, n, 1024);
 }
 
 /* ---- the algorithm -------------------------------------------------------------------------- */
@@ -652,21 +644,7 @@ struct dsr {
 
 static int sc_samples(scratch *sc, size_t need)
 {
-    if (need <= sc->cap)
-        return 0;
-    size_t cap = sc->cap ? sc->cap : 4096;
-    while (cap < need)
-        cap *= 2;
-    int64_t *t = st_reallocarray(sc->t, cap, sizeof(int64_t));
-    if (!t)
-        return ST_ENOMEM;
-    sc->t = t;
-    double *v = st_reallocarray(sc->v, cap, sizeof(double));
-    if (!v)
-        return ST_ENOMEM;
-    sc->v = v;
-    sc->cap = cap;
-    return 0;
+    return grow_samples(&sc->t, &sc->v, &sc->cap, need, 4096);
 }
 
 static void sc_init(scratch *sc)
