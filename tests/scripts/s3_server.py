@@ -11,6 +11,9 @@ process running swift.common.wsgi.run_wsgi with workers = 0, under this supervis
 SIGINT stops them all; each child gets a parent-death signal so none outlives the supervisor;
 with --watch-pid the supervisor itself stops when that process is gone.
 
+Exit status 3 means a port was taken (before start, or by a server that could not bind): the
+caller may retry on other ports.
+
 Credentials: access key test:tester, secret testing (tempauth user_test_tester). Region
 us-east-1. Virtual-host style works as http://BUCKET.localhost:PORT/ (storage_domain).
 """
@@ -119,7 +122,7 @@ def write_configs(root, port, region, access_key, secret, min_part):
                 "[storage-policy:0]\nname = gold\ndefault = yes\n\n"
                 "[swift-constraints]\nmax_file_size = 10737418240\n"
                 "max_meta_value_length = 1024\n")
-    common = ("[DEFAULT]\nbind_ip = 127.0.0.1\nbind_port = %d\nworkers = 0\n"
+    common = ("[DEFAULT]\nbind_ip = 127.0.0.1\nbind_port = %d\nbind_timeout = 3\nworkers = 0\n"
               "mount_check = false\ndevices = %s\nswift_dir = %s\nuser = %s\n"
               "disable_fallocate = true\nlog_level = INFO\nlog_name = %s\n"
               "log_address = %s\n\n")
@@ -210,6 +213,15 @@ def run_server(root, etc, name):
     os._exit(rc or 0)
 
 
+def bind_failed(root, name):
+    """True when server NAME stopped because its port was taken after ports_free checked it."""
+    try:
+        with open(os.path.join(root, "log", name + ".log"), errors="replace") as f:
+            return "Could not bind" in f.read()
+    except OSError:
+        return False
+
+
 def ports_free(port):
     import socket
     for k in range(len(SERVERS)):
@@ -272,9 +284,9 @@ def main():
         except ChildProcessError:
             break
         if pid:
-            sys.stderr.write("s3_server: %s exited (status %d); stopping\n"
-                             % (children.pop(pid, "?"), status))
-            rc = 1
+            name = children.pop(pid, "?")
+            sys.stderr.write("s3_server: %s exited (status %d); stopping\n" % (name, status))
+            rc = 3 if bind_failed(root, name) else 1
             break
         if a.watch_pid:
             try:

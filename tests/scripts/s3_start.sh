@@ -2,7 +2,8 @@
 # s3_start.sh DIR PORT: starts the Swift s3api test server (s3_server.py) with its data in DIR,
 # listening on 127.0.0.1 PORT (S3) and PORT+1..PORT+3 (Swift's object, container and account
 # servers), and waits until all four health checks answer and a signed ListBuckets returns 200.
-# PORT 0 picks a free block of four ports (retrying if one is taken meanwhile). The port in use
+# PORT 0 picks a free block of four ports below the ephemeral range (retrying on another block
+# if one is taken meanwhile). The port in use
 # is printed on stdout and written to DIR/port.
 # The server runs in its own process group (pid in DIR/supervisor.pid) and stops on
 # `s3_stop.sh DIR`, on SIGTERM, or by itself when the process that called this script exits
@@ -20,11 +21,23 @@ watch="${S3_WATCH_PID:-$PPID}"
 mkdir -p "$dir/log"
 dir="$(cd "$dir" && pwd)"
 
+# Ports come from below the kernel's ephemeral range, so that no client connection of a test
+# running beside this one takes one of them between the check here and the servers' bind.
 free_block() {
     /usr/bin/python3 - <<'PY'
 import random, socket
+lo, hi = 10000, 30000
+try:
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        eph_lo, eph_hi = (int(x) for x in f.read().split())
+    if eph_lo - 4 > lo + 1000:
+        hi = eph_lo - 4
+    else:  # an unusual range starting low: use the ports above it
+        lo, hi = eph_hi + 1, 65531
+except (OSError, ValueError):
+    pass
 for _ in range(200):
-    p = random.randint(20000, 60000)
+    p = random.randint(lo, hi)
     ok = True
     for k in range(4):
         s = socket.socket()
