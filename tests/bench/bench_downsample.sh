@@ -9,7 +9,8 @@
 #     /tmp/strata-bench-cache/adjacent-100000 with `strata compact` (or, if they are missing, a
 #     10k-series 6h block made with tests/scripts/make_block.sh), and
 #   - a synthetic >= 40h block written by bench_downsample (default 20000 series x 48 h, 15 s).
-# Each case runs N times (default 3) with --threads=1 and once more per run with --threads=2;
+# Each case runs N times (default 3): decode-only, raw -> 5m alone and raw -> 5m + 1h with
+# --threads=1, and 5m + 1h once more with --threads=2;
 # the machine is shared, so the table shows min / median / max of each figure.
 #   cpu      user + sys seconds (the per-core cost)
 #   MB/s/core  input chunk bytes (record data, as read) / cpu
@@ -71,6 +72,7 @@ for b in "${blocks[@]}"; do
     : >"$work/runs"
     for r in $(seq 1 "$runs"); do
         run floor --decode-only --threads=1 "$b"
+        run t5 --resolution=5m --output="$work/out" --threads=1 "$b"
         run t1 --resolution=5m,1h --output="$work/out" --threads=1 "$b"
         run t2 --resolution=5m,1h --output="$work/out" --threads=2 "$b"
     done
@@ -92,8 +94,9 @@ def fmt(vals, f):
     return "%s / %s / %s" % (f % vals[0], f % statistics.median(vals), f % vals[-1])
 print("  %-30s %-22s %-22s %-22s %-16s %s" % ("run (min / median / max)", "cpu s", "wall s",
       "MB/s/core", "vs floor", "RSS MB"))
-names = {"floor": "decode-only, 1 thread", "t1": "5m + 1h, 1 thread", "t2": "5m + 1h, 2 threads"}
-for k in ("floor", "t1", "t2"):
+names = {"floor": "decode-only, 1 thread", "t5": "5m only, 1 thread", "t1": "5m + 1h, 1 thread",
+         "t2": "5m + 1h, 2 threads"}
+for k in ("floor", "t5", "t1", "t2"):
     r = rows[k]
     print("  %-30s %-22s %-22s %-22s %-16s %s" % (
         names[k], fmt([x[0] for x in r], "%.2f"), fmt([x[1] for x in r], "%.2f"),
