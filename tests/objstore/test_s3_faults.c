@@ -1489,24 +1489,31 @@ static void conn__requests_reuse_connections_within_the_concurrency_bound(void *
     counts c = fake_counts();
     assert_int_equal(c.requests, 40);
     assert_int_equal(c.accepts, 0); /* the connection of the seeding put was reused */
-    /* eight threads, at most three requests in flight, connections reused */
-    fake_reset_counters();
-    fake_rule("GET", "/bkt/c/shared", -1, A_DELAY, 5, NULL);
-    worker w[8];
-    pthread_t t[8];
-    for (int i = 0; i < 8; i++) {
-        w[i] = (worker){.s = s, .id = i};
-        pthread_create(&t[i], NULL, get_worker, &w[i]);
+    /* eight threads, at most three requests in flight, connections reused. The bound is never
+     * passed in any round; that it is reached depends on the scheduler (on a loaded machine two
+     * of the three can finish before the third arrives), so up to three rounds may try. */
+    int reached = 0;
+    for (int round = 0; round < 3 && !reached; round++) {
+        fake_reset_counters(); /* and the rules */
+        fake_rule("GET", "/bkt/c/shared", -1, A_DELAY, 10, NULL);
+        worker w[8];
+        pthread_t t[8];
+        for (int i = 0; i < 8; i++) {
+            w[i] = (worker){.s = s, .id = i};
+            pthread_create(&t[i], NULL, get_worker, &w[i]);
+        }
+        for (int i = 0; i < 8; i++) {
+            pthread_join(t[i], NULL);
+            if (w[i].fails)
+                fail_msg("thread %d: %s", i, w[i].err.msg);
+        }
+        c = fake_counts();
+        assert_int_equal(c.requests, 160);
+        assert_true(c.max_in_flight <= 3);
+        assert_true(c.accepts <= 3);
+        reached = c.max_in_flight == 3;
     }
-    for (int i = 0; i < 8; i++) {
-        pthread_join(t[i], NULL);
-        if (w[i].fails)
-            fail_msg("thread %d: %s", i, w[i].err.msg);
-    }
-    c = fake_counts();
-    assert_int_equal(c.requests, 160);
-    assert_int_equal(c.max_in_flight, 3); /* the bound is reached, never passed */
-    assert_true(c.accepts <= 3);
+    assert_true(reached);
     s3_stats st = stats(s);
     assert_true(st.max_in_use <= 3);
     printf("# 160 GETs from 8 threads: %d new connections, %d in flight at most\n", c.accepts,
