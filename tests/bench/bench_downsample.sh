@@ -83,7 +83,9 @@ m = json.load(open(os.path.join(b, "meta.json")))
 rows = {}
 for line in open(path):
     label, cpu, wall, rss, mb = line.split()
-    rows.setdefault(label, []).append((float(cpu), float(wall), int(rss) / 1024.0, float(mb)))
+    # GNU time counts in hundredths: a tiny block can take "0.00" s
+    rows.setdefault(label, []).append((max(float(cpu), 0.01), float(wall), int(rss) / 1024.0,
+                                       float(mb)))
 span_h = (m["maxTime"] - m["minTime"]) / 3600000.0
 mb = rows["floor"][0][3]
 print("block %s: %d series, %.1f h, %d samples, %.1f MB of chunk data" % (

@@ -3,8 +3,7 @@
 # listening on 127.0.0.1 PORT (S3) and PORT+1..PORT+3 (Swift's object, container and account
 # servers), and waits until all four health checks answer and a signed ListBuckets returns 200.
 # PORT 0 picks a free block of four ports below the ephemeral range (retrying on another block
-# if one is taken meanwhile). The port in use
-# is printed on stdout and written to DIR/port.
+# if one is taken meanwhile). The port in use is printed on stdout and written to DIR/port.
 # The server runs in its own process group (pid in DIR/supervisor.pid) and stops on
 # `s3_stop.sh DIR`, on SIGTERM, or by itself when the process that called this script exits
 # (override with S3_WATCH_PID). On failure it prints the log tails, stops what it started and

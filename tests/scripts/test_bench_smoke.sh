@@ -3,7 +3,7 @@
 # large runs that give the README's figures. Nothing here is timed: it checks that each script
 # runs to the end and prints every row, and that the compaction it benchmarks still gives output
 # byte-identical to Prometheus 2.42's compactor.
-#   - tests/bench/bench_downsample.sh on a 6h block of 2000 series and a 48h block of 100 series
+#   - tests/bench/bench_downsample.sh on a 6h block of 2000 series and a 48h block of 500 series
 #     (written by bench_downsample), one run each;
 #   - tests/bench/compact_vs_prometheus.sh, both cases, 300 series, inputs built by promtool.
 set -euo pipefail
@@ -16,7 +16,7 @@ st_mktemp work
 
 # --- downsampling benchmark
 short=$("$gen" "$work/short" 2000 6)
-long=$("$gen" "$work/long" 100 48)
+long=$("$gen" "$work/long" 500 48)
 if STRATA_BUILD="$build" bash "$STRATA_SRC/tests/bench/bench_downsample.sh" --runs 1 "$short" "$long" \
     >"$work/ds.out" 2>"$work/ds.err"; then
     st_pass "bench_downsample.sh runs"
@@ -29,7 +29,7 @@ python3 - "$work/ds.out" <<'PY' && st_pass "bench_downsample.sh prints both bloc
 import re, sys
 text = open(sys.argv[1]).read()
 blocks = re.findall(r"^block \S+: (\d+) series, ([\d.]+) h,", text, re.M)
-assert blocks == [("2000", "6.0"), ("100", "48.0")], blocks
+assert blocks == [("2000", "6.0"), ("500", "48.0")], blocks
 rows = ["decode-only, 1 thread", "5m only, 1 thread", "5m + 1h, 1 thread", "5m + 1h, 2 threads"]
 for section in text.split("block ")[1:]:
     for row in rows:
