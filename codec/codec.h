@@ -193,6 +193,10 @@ int codec_xor_enc_append_batch(codec_xor_enc *e, const int64_t *t, const double 
  * encoder fails as codec_xor_enc_append_batch does (the first error is returned); in the
  * interleaved pass a failed allocation appends to none of them. ST_EINVAL for a bad k. */
 #define CODEC_XOR_SHARED_MAX 4
+/* Whether a pass of four encoders may use the machine's vector unit (AVX2), where it has one:
+ * on by default. The bytes are the same either way; tests turn it off to check the scalar pass
+ * on machines that would never take it. Not thread-safe against running encoders. */
+void codec_xor_enc_vector(int on);
 int codec_xor_enc_append_batch_shared(codec_xor_enc *const *e, size_t k, const int64_t *t,
                                       const double *const *v, size_t n);
 /* The chunk as it stands (valid until the next append/reset). */
@@ -264,7 +268,7 @@ uint32_t codec_chunk_reader_nsegments(const codec_chunk_reader *r);
  * before its offset) will not be read again, so they leave this process' RSS (they stay in the
  * page cache). For streaming readers whose refs only grow. Not thread-safe against get() on the
  * released range. */
-void codec_chunk_reader_release_before(const codec_chunk_reader *r, uint64_t ref);
+void codec_chunk_reader_release_before(codec_chunk_reader *r, uint64_t ref);
 /* Size of segment i and its file name (e.g. "000001"). */
 uint64_t codec_chunk_reader_segment_size(const codec_chunk_reader *r, uint32_t i);
 const char *codec_chunk_reader_segment_name(const codec_chunk_reader *r, uint32_t i);
@@ -385,6 +389,12 @@ int codec_index_writer_add_series_refs(codec_index_writer *w, const codec_label 
                                        uint32_t nlabels, const uint32_t *refs,
                                        const codec_chunk_meta *chunks, uint32_t nchunks,
                                        uint64_t *ref, st_err *err);
+/* Make w (before its first series) a follower of leader: w then takes exactly leader's series,
+ * each right after leader took it (the same labels and symbol refs: checked), and writes
+ * leader's postings with its own series refs instead of building its own. Followers are closed
+ * before their leader, which takes no series after the first of them closes. For outputs of one
+ * pass that hold the same series (a block downsampled to several resolutions at once). */
+int codec_index_writer_follow(codec_index_writer *w, codec_index_writer *leader, st_err *err);
 int codec_index_writer_close(codec_index_writer *w, st_err *err);
 void codec_index_writer_free(codec_index_writer *w);
 

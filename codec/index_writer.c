@@ -42,8 +42,9 @@
 enum { TOC_SYMBOLS, TOC_SERIES, TOC_LABEL_INDICES, TOC_LABEL_OFFSETS, TOC_POSTINGS, TOC_PO, TOC_N };
 enum { STAGE_SYMBOLS, STAGE_SERIES, STAGE_DONE };
 
-/* One label pair's postings. Lists of up to two refs live inline (most pairs of high-cardinality
- * labels have one series). */
+/* One label pair's postings, as ordinals into all (the series' refs are mapped at close, so a
+ * follower can write a leader's lists). Lists of up to two live inline (most pairs of
+ * high-cardinality labels have one series). */
 typedef struct pair {
     uint64_t key; /* name ref << 32 | value ref: symbol order is string order */
     uint32_t n;
@@ -95,6 +96,11 @@ struct codec_index_writer {
     size_t paircap;
     uint32_t *slots; /* open addressing: pair index + 1, 0 = empty */
     size_t nslots;
+    int pairs_sorted; /* by key, at close: no series may come after */
+
+    codec_index_writer *leader; /* postings taken from it (codec_index_writer_follow) */
+    unsigned followers;         /* writers following this one, and how many have closed */
+    unsigned followers_closed;
 
     st_buf entry; /* series entry body scratch */
 };
@@ -537,6 +543,34 @@ static int check_series(codec_index_writer *w, const codec_label *labels, uint32
     return 0;
 }
 
+/* A follower's series must be the one its leader took last: the same symbol refs, and as many
+ * series before it. */
+static int check_follows(const codec_index_writer *w, uint32_t nl, st_err *err)
+{
+    const codec_index_writer *l = w->leader;
+    if (l->nall != w->nall + 1 || l->nprev != nl ||
+        memcmp(l->prev, w->cur, 2 * (size_t)nl * sizeof(*w->cur)) != 0)
+        return st_err_set(err, ST_EINVAL,
+                          "write index %s: series %zu is not the one index %s took last", w->path,
+                          w->nall + 1, l->path);
+    return 0;
+}
+
+int codec_index_writer_follow(codec_index_writer *w, codec_index_writer *leader, st_err *err)
+{
+    int rc = check_usable(w, err);
+    if (rc)
+        return rc;
+    if (leader == w || leader->leader || w->followers || w->leader || w->nall || leader->nall)
+        return st_err_set(err, ST_EINVAL,
+                          "write index %s: cannot follow %s (a leader follows none, and both "
+                          "are before their first series)",
+                          w->path, leader->path);
+    w->leader = leader;
+    leader->followers++;
+    return 0;
+}
+
 int codec_index_writer_add_series(codec_index_writer *w, const codec_label *labels,
                                   uint32_t nlabels, const codec_chunk_meta *chunks,
                                   uint32_t nchunks, uint64_t *ref, st_err *err)
@@ -553,6 +587,11 @@ int codec_index_writer_add_series_refs(codec_index_writer *w, const codec_label 
     if (!rc)
         rc = check_series(w, labels, nlabels, refs, chunks, nchunks, err);
     if (rc)
+        return rc;
+    if (w->pairs_sorted)
+        return st_err_set(err, ST_EINVAL, "write index %s: a series after its follower closed",
+                          w->path);
+    if (w->leader && (rc = check_follows(w, nlabels, err)))
         return rc;
     if (w->stage == STAGE_SYMBOLS && (rc = finish_symbols(w, err)))
         return rc;
@@ -600,8 +639,8 @@ int codec_index_writer_add_series_refs(codec_index_writer *w, const codec_label 
         w->allcap = ncap;
     }
     w->all[w->nall++] = sref;
-    /* A label the series before had too (sorted series share most) needs no lookup. */
-    for (uint32_t i = 0; i < nlabels && !rc; i++) {
+    /* A follower's series is its leader's last one (checked before anything was written). */
+    for (uint32_t i = 0; i < nlabels && !rc && !w->leader; i++) {
         uint32_t idx = 0;
         if (i < w->nprev && w->cur[2 * i] == w->prev[2 * i] &&
             w->cur[2 * i + 1] == w->prev[2 * i + 1])
@@ -609,7 +648,7 @@ int codec_index_writer_add_series_refs(codec_index_writer *w, const codec_label 
         else
             rc = pair_find(w, (uint64_t)w->cur[2 * i] << 32 | w->cur[2 * i + 1], &idx);
         if (!rc)
-            rc = pair_push(w, idx, sref);
+            rc = pair_push(w, idx, (uint32_t)(w->nall - 1));
         w->curpair[i] = idx;
     }
     if (rc)
@@ -635,8 +674,10 @@ static int pair_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Writes one postings list; refs go through a stack buffer in batches. */
-static int write_postings(codec_index_writer *w, const uint32_t *refs, size_t n, st_err *err)
+/* Writes one postings list, of series ordinals (map: all, their refs) or of refs (map NULL);
+ * refs go through a stack buffer in batches. */
+static int write_postings(codec_index_writer *w, const uint32_t *list, const uint32_t *map,
+                          size_t n, st_err *err)
 {
     if (n > (UINT32_MAX - 4) / 4)
         return wfail(w, err, ST_ETOOBIG, "postings list of %zu series exceeds 4 GiB", n);
@@ -650,7 +691,7 @@ static int write_postings(codec_index_writer *w, const uint32_t *refs, size_t n,
     for (size_t i = 0; i < n && !rc;) {
         size_t k = ST_MIN(n - i, sizeof(tmp) / 4);
         for (size_t j = 0; j < k; j++)
-            codec_put_be32(tmp + 4 * j, refs[i + j]);
+            codec_put_be32(tmp + 4 * j, map ? map[list[i + j]] : list[i + j]);
         rc = out(w, tmp, 4 * k, err);
         i += k;
     }
@@ -677,24 +718,30 @@ static int write_tail(codec_index_writer *w, st_err *err)
     name_off *names = NULL;
     size_t nnames = 0;
 
+    /* a follower writes its leader's pairs (the same series in the same order: the same
+     * ordinals) */
+    codec_index_writer *src = w->leader ? w->leader : w;
     w->toc[TOC_LABEL_INDICES] = w->pos;
-    if (w->npairs > 0)
-        qsort(w->pairs, w->npairs, sizeof(*w->pairs), pair_cmp);
-    st_free(w->slots);
-    w->slots = NULL;
-    w->nslots = 0;
-    for (size_t i = 0; i < w->npairs; i++)
-        if (i == 0 || (w->pairs[i].key >> 32) != (w->pairs[i - 1].key >> 32))
+    if (!src->pairs_sorted && src->npairs > 0)
+        qsort(src->pairs, src->npairs, sizeof(*src->pairs), pair_cmp);
+    src->pairs_sorted = 1;
+    st_free(src->slots);
+    src->slots = NULL;
+    src->nslots = 0;
+    pair *pairs = src->pairs;
+    size_t npairs = src->npairs;
+    for (size_t i = 0; i < npairs; i++)
+        if (i == 0 || (pairs[i].key >> 32) != (pairs[i - 1].key >> 32))
             nnames++;
     names = st_reallocarray(NULL, nnames ? nnames : 1, sizeof(*names));
     if (!names)
         return wfail(w, err, ST_ENOMEM, "out of memory for label names");
 
     /* Legacy label indices: one per name, its values' symbol refs ascending. */
-    for (size_t i = 0, k = 0; i < w->npairs && !rc; k++) {
-        uint32_t name = (uint32_t)(w->pairs[i].key >> 32);
+    for (size_t i = 0, k = 0; i < npairs && !rc; k++) {
+        uint32_t name = (uint32_t)(pairs[i].key >> 32);
         size_t j = i;
-        while (j < w->npairs && (uint32_t)(w->pairs[j].key >> 32) == name)
+        while (j < npairs && (uint32_t)(pairs[j].key >> 32) == name)
             j++;
         if (j - i > (UINT32_MAX - 8) / 4) {
             rc = wfail(w, err, ST_ETOOBIG, "label index exceeds 4 GiB");
@@ -711,7 +758,7 @@ static int write_tail(codec_index_writer *w, st_err *err)
         if (!rc)
             rc = out_be32(w, (uint32_t)(j - i), err);
         for (size_t v = i; v < j && !rc; v++)
-            rc = out_be32(w, (uint32_t)w->pairs[v].key, err);
+            rc = out_be32(w, (uint32_t)pairs[v].key, err);
         if (!rc)
             rc = end_crc(w, err);
         i = j;
@@ -724,10 +771,10 @@ static int write_tail(codec_index_writer *w, st_err *err)
     if ((rc = pad(w, SECTION_ALIGN, err)))
         goto done;
     uint64_t postings_start = w->pos;
-    if ((rc = write_postings(w, w->all, w->nall, err)))
+    if ((rc = write_postings(w, w->all, NULL, w->nall, err)))
         goto done;
-    for (size_t i = 0; i < w->npairs && !rc; i++)
-        rc = write_postings(w, pair_refs(&w->pairs[i]), w->pairs[i].n, err);
+    for (size_t i = 0; i < npairs && !rc; i++)
+        rc = write_postings(w, pair_refs(&pairs[i]), w->all, pairs[i].n, err);
     if (rc)
         goto done;
 
@@ -763,10 +810,10 @@ static int write_tail(codec_index_writer *w, st_err *err)
     codec_str empty = {"", 0};
     len = 4 + po_entry_len(empty, empty, postings_start);
     uint64_t off = postings_start + postings_size(w->nall);
-    for (size_t i = 0; i < w->npairs; i++) {
-        len += po_entry_len(sym(w, (uint32_t)(w->pairs[i].key >> 32)),
-                            sym(w, (uint32_t)w->pairs[i].key), off);
-        off += postings_size(w->pairs[i].n);
+    for (size_t i = 0; i < npairs; i++) {
+        len += po_entry_len(sym(w, (uint32_t)(pairs[i].key >> 32)), sym(w, (uint32_t)pairs[i].key),
+                            off);
+        off += postings_size(pairs[i].n);
     }
     if (len > UINT32_MAX) {
         rc = wfail(w, err, ST_ETOOBIG, "postings offset table exceeds 4 GiB");
@@ -775,7 +822,7 @@ static int write_tail(codec_index_writer *w, st_err *err)
     rc = out_be32(w, (uint32_t)len, err);
     begin_crc(w);
     if (!rc)
-        rc = out_be32(w, (uint32_t)(w->npairs + 1), err);
+        rc = out_be32(w, (uint32_t)(npairs + 1), err);
     if (!rc)
         rc = out_uvarint(w, 2, err);
     if (!rc)
@@ -785,9 +832,9 @@ static int write_tail(codec_index_writer *w, st_err *err)
     if (!rc)
         rc = out_uvarint(w, postings_start, err);
     off = postings_start + postings_size(w->nall);
-    for (size_t i = 0; i < w->npairs && !rc; i++) {
-        codec_str n = sym(w, (uint32_t)(w->pairs[i].key >> 32));
-        codec_str v = sym(w, (uint32_t)w->pairs[i].key);
+    for (size_t i = 0; i < npairs && !rc; i++) {
+        codec_str n = sym(w, (uint32_t)(pairs[i].key >> 32));
+        codec_str v = sym(w, (uint32_t)pairs[i].key);
         rc = out_uvarint(w, 2, err);
         if (!rc)
             rc = out_str(w, n.p, n.len, err);
@@ -795,7 +842,7 @@ static int write_tail(codec_index_writer *w, st_err *err)
             rc = out_str(w, v.p, v.len, err);
         if (!rc)
             rc = out_uvarint(w, off, err);
-        off += postings_size(w->pairs[i].n);
+        off += postings_size(pairs[i].n);
     }
     if (!rc)
         rc = end_crc(w, err);
@@ -818,6 +865,16 @@ int codec_index_writer_close(codec_index_writer *w, st_err *err)
     int rc = check_usable(w, err);
     if (rc)
         return rc;
+    if (w->followers_closed < w->followers)
+        return st_err_set(err, ST_EINVAL, "write index %s: closed before its followers", w->path);
+    codec_index_writer *l = w->leader;
+    if (l && (l->stage == STAGE_DONE || l->failed || l->nall != w->nall ||
+              l->symtab.len != w->symtab.len ||
+              (l->symtab.len && memcmp(l->symtab.p, w->symtab.p, l->symtab.len) != 0)))
+        return st_err_set(err, ST_EINVAL, "write index %s: its leader %s %s", w->path, l->path,
+                          l->stage == STAGE_DONE || l->failed ? "is closed or failed"
+                          : l->nall != w->nall                ? "holds other series"
+                                                              : "has other symbols");
     if (w->stage == STAGE_SYMBOLS && (rc = finish_symbols(w, err)))
         return rc;
     if ((rc = write_tail(w, err)) || (rc = flush(w, err)))
@@ -829,5 +886,7 @@ int codec_index_writer_close(codec_index_writer *w, st_err *err)
     if (close(fd) != 0)
         return wfail(w, err, ST_EIO, "close: %s", strerror(errno));
     w->stage = STAGE_DONE;
+    if (l)
+        l->followers_closed++;
     return 0;
 }

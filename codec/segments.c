@@ -47,6 +47,7 @@ typedef struct segment {
     char *path;
     const char *name; /* points into path */
     st_map map;
+    uint64_t released; /* bytes from the start already given back (release_before) */
 } segment;
 
 struct codec_chunk_reader {
@@ -550,18 +551,23 @@ int codec_chunk_writer_close(codec_chunk_writer *w, st_err *err)
     return rc;
 }
 
-void codec_chunk_reader_release_before(const codec_chunk_reader *r, uint64_t ref)
+void codec_chunk_reader_release_before(codec_chunk_reader *r, uint64_t ref)
 {
     uint32_t seg = (uint32_t)(ref >> 32);
     uint64_t off = ref & 0xffffffffu;
     uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
     for (uint32_t i = 0; i < r->n && i <= seg; i++) {
-        const st_map *m = &r->segs[i].map;
-        if (!m->p)
+        segment *s = &r->segs[i];
+        if (!s->map.p)
             continue;
-        uint64_t upto = i < seg ? m->len : ST_MIN(off, (uint64_t)m->len);
+        uint64_t upto = i < seg ? s->map.len : ST_MIN(off, (uint64_t)s->map.len);
         upto -= upto % page;
-        if (upto > 0)
-            madvise((void *)m->p, upto, MADV_DONTNEED);
+        /* only what the calls before did not give back: zapping a range walks its page
+         * tables, empty or not */
+        if (upto > s->released) {
+            madvise((uint8_t *)(uintptr_t)s->map.p + s->released, upto - s->released,
+                    MADV_DONTNEED);
+            s->released = upto;
+        }
     }
 }

@@ -1366,6 +1366,11 @@ int downsample_block(const codec_block *in, const int64_t *resolutions, size_t n
         for (size_t k = 0; k < nres; k++)
             if ((rc = open_output(in, out_dir, resolutions[k], &w.out[k], err)))
                 goto done;
+        /* Every output holds the same series (a coarser one is made from the finer one's
+         * samples, so both have some or neither): the first output's postings serve all. */
+        for (size_t k = 1; k < nres; k++)
+            if ((rc = codec_index_writer_follow(w.out[k].iw, w.out[0].iw, err)))
+                goto done;
     }
     if (threads > 1 && (rc = st_pool_create(&pool, threads))) {
         st_err_set(err, rc, "downsample: cannot start %d threads", threads);
@@ -1420,8 +1425,9 @@ int downsample_block(const codec_block *in, const int64_t *resolutions, size_t n
         st_pool_free(pool);
         pool = NULL;
     }
-    /* every output complete and checked before any is published */
-    for (size_t k = 0; k < w.nout; k++)
+    /* every output complete and checked before any is published; the first's index, whose
+     * postings the others write, last */
+    for (size_t k = w.nout; k-- > 0;)
         if ((rc = finish_output(in, &w.out[k], o, err)))
             goto done;
     for (size_t k = 0; k < w.nout; k++)

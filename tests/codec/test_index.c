@@ -521,6 +521,176 @@ static void index__writer_and_reader_survive_every_allocation_failure(void **sta
  */
 
 /* Read every symbol and series of src and write them again; returns the rewritten bytes. */
+/* Series i's chunks for the follower: another count and other refs than the leader's, so its
+ * series entries (and refs) differ from the leader's. */
+static uint32_t follower_chunks(const tseries *s, size_t i, codec_chunk_meta *c, uint64_t *ref)
+{
+    uint32_t n = (uint32_t)((i * 7 + 3) % 5);
+    int64_t t0 = s->nc ? s->c[0].mint : (int64_t)i;
+    for (uint32_t k = 0; k < n; k++) {
+        c[k] = (codec_chunk_meta){.mint = t0 + 100000 * (int64_t)k,
+                                  .maxt = t0 + 100000 * (int64_t)k + 99999,
+                                  .ref = *ref};
+        *ref += 300 + 40000 * k;
+    }
+    return n;
+}
+
+static void follower_open(codec_index_writer **w, const char *path, const tset *t)
+{
+    st_err err;
+    st_err_init(&err);
+    assert_int_equal(codec_index_writer_create(w, path, &err), 0);
+    for (size_t i = 0; i < t->nsyms; i++)
+        assert_int_equal(codec_index_writer_add_symbol(*w, t->syms[i], &err), 0);
+}
+
+static void files_identical(const char *a, const char *b)
+{
+    size_t la, lb;
+    uint8_t *x = tu_read(a, &la), *y = tu_read(b, &lb);
+    size_t i = 0;
+    while (i < la && i < lb && x[i] == y[i])
+        i++;
+    if (la != lb || i != la)
+        fail_msg("%s and %s differ at byte %zu (sizes %zu, %zu)", a, b, i, la, lb);
+    free(x);
+    free(y);
+}
+
+/* A follower (and two at once) writes the index it would have written alone, its own series
+ * refs in the leader's postings, and the leader is unchanged by being followed. */
+static void index__followers_write_the_index_they_would_alone(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    char lp[4096], fp[2][4096], la[4096], fa[4096];
+    snprintf(lp, sizeof(lp), "%s/leader", dir);
+    snprintf(fp[0], sizeof(fp[0]), "%s/follower0", dir);
+    snprintf(fp[1], sizeof(fp[1]), "%s/follower1", dir);
+    snprintf(la, sizeof(la), "%s/leader-alone", dir);
+    snprintf(fa, sizeof(fa), "%s/follower-alone", dir);
+    static const size_t sizes[] = {1, 77, 3000};
+    for (size_t sz = 0; sz < ST_ARRAY_LEN(sizes); sz++) {
+        tset t;
+        tset_make(&t, sizes[sz]);
+        st_err err;
+        st_err_init(&err);
+        for (int nf = 1; nf <= 2; nf++) {
+            codec_index_writer *l, *f[2], *alone;
+            follower_open(&l, lp, &t);
+            follower_open(&alone, fa, &t);
+            for (int k = 0; k < nf; k++) {
+                follower_open(&f[k], fp[k], &t);
+                assert_int_equal(codec_index_writer_follow(f[k], l, &err), 0);
+            }
+            uint64_t ref = 8;
+            for (size_t i = 0; i < t.n; i++) {
+                const tseries *s = &t.s[i];
+                codec_chunk_meta c[8];
+                uint32_t nc = follower_chunks(s, i, c, &ref);
+                if (codec_index_writer_add_series(l, s->l, s->n, s->c, s->nc, NULL, &err))
+                    fail_msg("leader, series %zu: %s", i, err.msg);
+                for (int k = 0; k < nf; k++)
+                    if (codec_index_writer_add_series(f[k], s->l, s->n, c, nc, NULL, &err))
+                        fail_msg("follower %d, series %zu: %s", k, i, err.msg);
+                if (codec_index_writer_add_series(alone, s->l, s->n, c, nc, NULL, &err))
+                    fail_msg("alone, series %zu: %s", i, err.msg);
+            }
+            /* the leader cannot close first */
+            assert_int_equal(codec_index_writer_close(l, &err), ST_EINVAL);
+            assert_non_null(strstr(err.msg, "before its followers"));
+            for (int k = 0; k < nf; k++)
+                if (codec_index_writer_close(f[k], &err))
+                    fail_msg("follower %d: %s", k, err.msg);
+            if (codec_index_writer_close(l, &err) || codec_index_writer_close(alone, &err))
+                fail_msg("%s", err.msg);
+            codec_index_writer_free(l);
+            codec_index_writer_free(alone);
+            for (int k = 0; k < nf; k++) {
+                codec_index_writer_free(f[k]);
+                files_identical(fp[k], fa);
+            }
+            write_tset(&t, la);
+            files_identical(lp, la);
+        }
+        tset_free(&t);
+    }
+    tu_tmpdir_free(dir);
+}
+
+/* A follower that takes another series than its leader's last, or one too few, fails with
+ * both indexes named; so do following after the first series and a leader taking series after
+ * a follower closed. */
+static void index__followers_that_diverge_from_their_leader_fail(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    char lp[4096], fp[4096];
+    snprintf(lp, sizeof(lp), "%s/leader", dir);
+    snprintf(fp, sizeof(fp), "%s/follower", dir);
+    tset t;
+    tset_make(&t, 20);
+    st_err err;
+    st_err_init(&err);
+    codec_index_writer *l, *f;
+
+    /* another series */
+    follower_open(&l, lp, &t);
+    follower_open(&f, fp, &t);
+    assert_int_equal(codec_index_writer_follow(f, l, &err), 0);
+    st_err_init(&err);
+    assert_int_equal(codec_index_writer_follow(l, f, &err), ST_EINVAL); /* no cycles */
+    assert_int_equal(
+        codec_index_writer_add_series(l, t.s[0].l, t.s[0].n, t.s[0].c, t.s[0].nc, NULL, &err), 0);
+    assert_int_equal(
+        codec_index_writer_add_series(f, t.s[0].l, t.s[0].n, t.s[0].c, t.s[0].nc, NULL, &err), 0);
+    assert_int_equal(
+        codec_index_writer_add_series(l, t.s[1].l, t.s[1].n, t.s[1].c, t.s[1].nc, NULL, &err), 0);
+    st_err_init(&err);
+    assert_int_equal(
+        codec_index_writer_add_series(f, t.s[2].l, t.s[2].n, t.s[2].c, t.s[2].nc, NULL, &err),
+        ST_EINVAL);
+    assert_non_null(strstr(err.msg, fp));
+    assert_non_null(strstr(err.msg, lp));
+    /* a series ahead of the leader */
+    assert_int_equal(
+        codec_index_writer_add_series(f, t.s[1].l, t.s[1].n, t.s[1].c, t.s[1].nc, NULL, &err), 0);
+    st_err_init(&err);
+    assert_int_equal(
+        codec_index_writer_add_series(f, t.s[2].l, t.s[2].n, t.s[2].c, t.s[2].nc, NULL, &err),
+        ST_EINVAL);
+    /* one series short at close */
+    assert_int_equal(
+        codec_index_writer_add_series(l, t.s[2].l, t.s[2].n, t.s[2].c, t.s[2].nc, NULL, &err), 0);
+    st_err_init(&err);
+    assert_int_equal(codec_index_writer_close(f, &err), ST_EINVAL);
+    assert_non_null(strstr(err.msg, "holds other series"));
+    assert_int_equal(
+        codec_index_writer_add_series(f, t.s[2].l, t.s[2].n, t.s[2].c, t.s[2].nc, NULL, &err), 0);
+    assert_int_equal(codec_index_writer_close(f, &err), 0);
+    /* the leader takes nothing after its follower closed */
+    st_err_init(&err);
+    assert_int_equal(
+        codec_index_writer_add_series(l, t.s[3].l, t.s[3].n, t.s[3].c, t.s[3].nc, NULL, &err),
+        ST_EINVAL);
+    assert_int_equal(codec_index_writer_close(l, &err), 0);
+    codec_index_writer_free(l);
+    codec_index_writer_free(f);
+
+    /* following after the first series */
+    follower_open(&l, lp, &t);
+    follower_open(&f, fp, &t);
+    assert_int_equal(
+        codec_index_writer_add_series(l, t.s[0].l, t.s[0].n, t.s[0].c, t.s[0].nc, NULL, &err), 0);
+    st_err_init(&err);
+    assert_int_equal(codec_index_writer_follow(f, l, &err), ST_EINVAL);
+    codec_index_writer_free(l);
+    codec_index_writer_free(f);
+    tset_free(&t);
+    tu_tmpdir_free(dir);
+}
+
 static uint8_t *rewrite(const char *src, const char *dst, size_t *len)
 {
     st_err err;
@@ -969,6 +1139,8 @@ int main(void)
         cmocka_unit_test(index__writer_rejects_bad_input_with_einval),
         cmocka_unit_test(index__writer_rejects_symbols_after_series_and_calls_after_close),
         cmocka_unit_test(index__writer_and_reader_survive_every_allocation_failure),
+        cmocka_unit_test(index__followers_write_the_index_they_would_alone),
+        cmocka_unit_test(index__followers_that_diverge_from_their_leader_fail),
         cmocka_unit_test(index__rewrite_of_promtool_indexes_is_byte_identical),
         cmocka_unit_test(index__reads_version_1_with_offset_symbol_refs),
         cmocka_unit_test(index__corrupt_indexes_fail_with_file_and_offset_or_read_cleanly),

@@ -1141,7 +1141,9 @@ static void xor__shared_batch_matches_separate_batches_on_random_series(void **s
         vp[j] = vals + j * MAX;
     }
     rng_seed(0x5EED0005);
-    for (int r = 0; r < 4000; r++) {
+    for (int r = 0; r < 8000; r++) {
+        /* each k in turn with the vector pass and without: both give the separate calls' bytes */
+        codec_xor_enc_vector((r / K) % 2);
         size_t n = r < 40 ? (size_t)r % 5 : random_series(s, MAX);
         size_t k = 1 + (size_t)r % K;
         for (size_t i = 0; i < n; i++)
@@ -1189,6 +1191,7 @@ static void xor__shared_batch_matches_separate_batches_on_random_series(void **s
         snprintf(name, sizeof(name), "random series %d (%zu samples) in parts", r, n);
         expect_same_chunks(name, got, want, k);
     }
+    codec_xor_enc_vector(1);
     for (size_t j = 0; j < K; j++) {
         codec_xor_enc_release(&got[j]);
         codec_xor_enc_release(&want[j]);
@@ -1242,10 +1245,13 @@ static void xor__shared_batch_matches_separate_batches_on_value_corner_cases(voi
         codec_xor_enc_init(&got[j]);
         codec_xor_enc_init(&want[j]);
     }
-    for (size_t k = 1; k <= K; k++) {
+    for (size_t kv = 2; kv <= 2 * K + 1; kv++) {
+        size_t k = kv / 2; /* each k with the vector pass and without */
+        codec_xor_enc_vector((int)(kv % 2));
         for (size_t n = 0; n <= N; n++) {
             char name[64];
-            snprintf(name, sizeof(name), "%zu chunks of %zu samples", k, n);
+            snprintf(name, sizeof(name), "%zu chunks of %zu samples%s", k, n,
+                     kv % 2 ? "" : ", scalar");
             encode_separately(want, k, t, vp, n);
             for (size_t j = 0; j < k; j++)
                 codec_xor_enc_reset(&got[j]);
@@ -1260,6 +1266,7 @@ static void xor__shared_batch_matches_separate_batches_on_value_corner_cases(voi
             }
         }
     }
+    codec_xor_enc_vector(1);
     for (size_t j = 0; j < K; j++) {
         codec_xor_enc_release(&got[j]);
         codec_xor_enc_release(&want[j]);
