@@ -532,25 +532,20 @@ __attribute__((target("avx2"))) static void lanes4_avx2(lane *L, const double *c
         pt = t[i];
         td0 = td;
     }
-    uint64_t a[4];
-    _mm256_storeu_si256((__m256i *)(void *)a, s.p);
+    uint64_t p[4], r[4], wl[4], ws[4], out[4], prev[4];
+    _mm256_storeu_si256((__m256i *)(void *)p, s.p);
+    _mm256_storeu_si256((__m256i *)(void *)r, s.r);
+    _mm256_storeu_si256((__m256i *)(void *)wl, s.wl);
+    _mm256_storeu_si256((__m256i *)(void *)ws, s.ws);
+    _mm256_storeu_si256((__m256i *)(void *)out, s.out);
+    _mm256_storeu_si256((__m256i *)(void *)prev, s.prev);
     for (int j = 0; j < 4; j++)
-        L[j].p = (uint8_t *)(uintptr_t)a[j];
-    _mm256_storeu_si256((__m256i *)(void *)a, s.r);
-    for (int j = 0; j < 4; j++)
-        L[j].r = (unsigned)a[j];
-    _mm256_storeu_si256((__m256i *)(void *)a, s.wl);
-    for (int j = 0; j < 4; j++)
-        L[j].wl = (unsigned)a[j];
-    _mm256_storeu_si256((__m256i *)(void *)a, s.ws);
-    for (int j = 0; j < 4; j++)
-        L[j].ws = (unsigned)a[j];
-    _mm256_storeu_si256((__m256i *)(void *)a, s.out);
-    for (int j = 0; j < 4; j++)
-        L[j].out = a[j];
-    _mm256_storeu_si256((__m256i *)(void *)a, s.prev);
-    for (int j = 0; j < 4; j++)
-        L[j].prev = a[j];
+        L[j] = (lane){(uint8_t *)(uintptr_t)p[j],
+                      (unsigned)r[j],
+                      (unsigned)wl[j],
+                      (unsigned)ws[j],
+                      out[j],
+                      prev[j]};
     *prev_t = pt;
     *tdelta = td0;
 }

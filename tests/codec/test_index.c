@@ -115,14 +115,22 @@ static void tset_free(tset *t)
     free(t->syms);
 }
 
+/* A writer for path holding t's symbols. */
+static void writer_open(codec_index_writer **w, const char *path, const tset *t)
+{
+    st_err err;
+    st_err_init(&err);
+    assert_int_equal(codec_index_writer_create(w, path, &err), 0);
+    for (size_t i = 0; i < t->nsyms; i++)
+        assert_int_equal(codec_index_writer_add_symbol(*w, t->syms[i], &err), 0);
+}
+
 static void write_tset(const tset *t, const char *path)
 {
     codec_index_writer *w;
     st_err err;
     st_err_init(&err);
-    assert_int_equal(codec_index_writer_create(&w, path, &err), 0);
-    for (size_t i = 0; i < t->nsyms; i++)
-        assert_int_equal(codec_index_writer_add_symbol(w, t->syms[i], &err), 0);
+    writer_open(&w, path, t);
     for (size_t i = 0; i < t->n; i++) {
         uint64_t ref = 0;
         int rc = codec_index_writer_add_series(w, t->s[i].l, t->s[i].n, t->s[i].c, t->s[i].nc, &ref,
@@ -536,15 +544,6 @@ static uint32_t follower_chunks(const tseries *s, size_t i, codec_chunk_meta *c,
     return n;
 }
 
-static void follower_open(codec_index_writer **w, const char *path, const tset *t)
-{
-    st_err err;
-    st_err_init(&err);
-    assert_int_equal(codec_index_writer_create(w, path, &err), 0);
-    for (size_t i = 0; i < t->nsyms; i++)
-        assert_int_equal(codec_index_writer_add_symbol(*w, t->syms[i], &err), 0);
-}
-
 static void files_identical(const char *a, const char *b)
 {
     size_t la, lb;
@@ -578,10 +577,10 @@ static void index__followers_write_the_index_they_would_alone(void **state)
         st_err_init(&err);
         for (int nf = 1; nf <= 2; nf++) {
             codec_index_writer *l, *f[2], *alone;
-            follower_open(&l, lp, &t);
-            follower_open(&alone, fa, &t);
+            writer_open(&l, lp, &t);
+            writer_open(&alone, fa, &t);
             for (int k = 0; k < nf; k++) {
-                follower_open(&f[k], fp[k], &t);
+                writer_open(&f[k], fp[k], &t);
                 assert_int_equal(codec_index_writer_follow(f[k], l, &err), 0);
             }
             uint64_t ref = 8;
@@ -636,8 +635,8 @@ static void index__followers_that_diverge_from_their_leader_fail(void **state)
     codec_index_writer *l, *f;
 
     /* another series */
-    follower_open(&l, lp, &t);
-    follower_open(&f, fp, &t);
+    writer_open(&l, lp, &t);
+    writer_open(&f, fp, &t);
     assert_int_equal(codec_index_writer_follow(f, l, &err), 0);
     st_err_init(&err);
     assert_int_equal(codec_index_writer_follow(l, f, &err), ST_EINVAL); /* no cycles */
@@ -679,8 +678,8 @@ static void index__followers_that_diverge_from_their_leader_fail(void **state)
     codec_index_writer_free(f);
 
     /* following after the first series */
-    follower_open(&l, lp, &t);
-    follower_open(&f, fp, &t);
+    writer_open(&l, lp, &t);
+    writer_open(&f, fp, &t);
     assert_int_equal(
         codec_index_writer_add_series(l, t.s[0].l, t.s[0].n, t.s[0].c, t.s[0].nc, NULL, &err), 0);
     st_err_init(&err);
@@ -737,16 +736,9 @@ static uint8_t *rewrite(const char *src, const char *dst, size_t *len)
 
 static void assert_identical(const char *src, const char *dst)
 {
-    size_t la, lb;
-    uint8_t *a = tu_read(src, &la);
-    uint8_t *b = rewrite(src, dst, &lb);
-    size_t i = 0;
-    while (i < la && i < lb && a[i] == b[i])
-        i++;
-    if (la != lb || i != la)
-        fail_msg("%s: rewrite differs at byte %zu (sizes %zu, %zu)", src, i, la, lb);
-    free(a);
-    free(b);
+    size_t len;
+    free(rewrite(src, dst, &len));
+    files_identical(src, dst);
 }
 
 /* An OpenMetrics file with awkward cases: many values per name (more than 32, the reader's
