@@ -147,9 +147,10 @@ typedef struct codec_chunk {
     uint8_t enc;
     const uint8_t *data;
     uint32_t len;
-    /* CRC32C of enc + data, when has_crc (the chunk reader sets it after checking it); the
-     * writer then reuses it instead of computing it again. has_crc also says that data sits
-     * in its record of a mapped segment (uvarint len, enc, data, CRC): only the reader sets it. */
+    /* CRC32C of enc + data, when has_crc; the writer then reuses it instead of computing it
+     * again. has_crc also says that data sits in its whole record (uvarint len, enc, data,
+     * CRC): set by the chunk reader, which checked it in a mapped segment, and by
+     * codec_chunk_record_seal. */
     uint32_t crc;
     uint8_t has_crc;
 } codec_chunk;
@@ -283,11 +284,19 @@ int codec_chunk_writer_create(codec_chunk_writer **out, const char *chunks_dir,
 /* Write all chunks of one series, in order; refs[i] receives each chunk's ref. */
 int codec_chunk_writer_write(codec_chunk_writer *w, const codec_chunk *chks, size_t n,
                              uint64_t *refs, st_err *err);
-/* Zero-copy mode: a chunk the reader returned (has_crc, data inside its mapped record) is
- * written from the mapping instead of being copied first. The caller keeps the inputs mapped
- * until codec_chunk_writer_close(). */
+/* Zero-copy mode: a chunk with has_crc (the reader's, data inside its mapped record, or one
+ * made by codec_chunk_record_seal) is written from where its record is instead of being copied
+ * first. The caller keeps those bytes in place until the next codec_chunk_writer_flush() or
+ * codec_chunk_writer_close(). */
 void codec_chunk_writer_zero_copy(codec_chunk_writer *w, int on);
-/* Hand what is buffered to the kernel (before the caller releases input pages). */
+/* A record built in place, for zero-copy mode: codec_chunk_record_size(len) bytes at rec, the
+ * len bytes of data at codec_chunk_record_data(rec, len); once they are there,
+ * codec_chunk_record_seal writes the head and the CRC around them and returns the chunk. */
+size_t codec_chunk_record_size(uint32_t len);
+uint8_t *codec_chunk_record_data(uint8_t *rec, uint32_t len);
+codec_chunk codec_chunk_record_seal(uint8_t *rec, uint8_t enc, uint32_t len);
+/* Hand what is buffered to the kernel (before the caller releases input pages, or the bytes
+ * of records written in zero-copy mode). */
 int codec_chunk_writer_flush(codec_chunk_writer *w, st_err *err);
 /* Flush, fsync and close the last segment. */
 int codec_chunk_writer_close(codec_chunk_writer *w, st_err *err);

@@ -527,6 +527,25 @@ int codec_chunk_writer_write(codec_chunk_writer *w, const codec_chunk *chks, siz
     return rc;
 }
 
+size_t codec_chunk_record_size(uint32_t len)
+{
+    return codec_uvarint_len(len) + 1 + (size_t)len + REC_CRC_SIZE;
+}
+
+uint8_t *codec_chunk_record_data(uint8_t *rec, uint32_t len)
+{
+    return rec + codec_uvarint_len(len) + 1;
+}
+
+codec_chunk codec_chunk_record_seal(uint8_t *rec, uint8_t enc, uint32_t len)
+{
+    uint8_t *p = rec + codec_put_uvarint(rec, len);
+    *p = enc;
+    uint32_t crc = codec_crc32c(0, p, (size_t)len + 1);
+    codec_put_be32(p + 1 + len, crc);
+    return (codec_chunk){.enc = enc, .data = p + 1, .len = len, .crc = crc, .has_crc = 1};
+}
+
 int codec_chunk_writer_flush(codec_chunk_writer *w, st_err *err)
 {
     if (w->failed)

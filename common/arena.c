@@ -50,13 +50,12 @@ void st_arena_reset(st_arena *a)
     a->used_total = 0;
 }
 
-void *st_arena_alloc(st_arena *a, size_t n)
+/* n bytes from where the current page's next align-aligned byte is (align: 1 or 16). */
+static void *take(st_arena *a, size_t n, size_t align)
 {
-    n = (n + 15) & ~(size_t)15;
-    if (n == 0)
-        n = 16;
     st_arena_page *pg = a->head;
-    if (!pg || pg->size - pg->used < n) {
+    size_t at = pg ? (pg->used + align - 1) & ~(align - 1) : 0;
+    if (!pg || at > pg->size || pg->size - at < n) {
         /* take a spare page that fits, else a new one */
         st_arena_page **pp = &a->spare;
         while (*pp && (*pp)->size < n)
@@ -74,11 +73,23 @@ void *st_arena_alloc(st_arena *a, size_t n)
         pg->used = 0;
         pg->next = a->head;
         a->head = pg;
+        at = 0;
     }
-    void *r = pg->data + pg->used;
-    pg->used += n;
-    a->used_total += n;
+    void *r = pg->data + at;
+    a->used_total += at + n - pg->used;
+    pg->used = at + n;
     return r;
+}
+
+void *st_arena_alloc(st_arena *a, size_t n)
+{
+    n = (n + 15) & ~(size_t)15;
+    return take(a, n ? n : 16, 16);
+}
+
+void *st_arena_alloc_packed(st_arena *a, size_t n)
+{
+    return take(a, n ? n : 1, 1);
 }
 
 char *st_arena_strndup(st_arena *a, const char *s, size_t n)

@@ -103,6 +103,9 @@ void st_arena_release(st_arena *a);
 void st_arena_reset(st_arena *a);
 /* 16-byte aligned; NULL on allocation failure. */
 void *st_arena_alloc(st_arena *a, size_t n);
+/* Unaligned, right after the previous allocation when the page has room: runs of packed
+ * allocations are contiguous bytes (records to be written out in one piece). */
+void *st_arena_alloc_packed(st_arena *a, size_t n);
 char *st_arena_strndup(st_arena *a, const char *s, size_t n);
 
 /* ---------------------------------------------------------------------------------------------

@@ -590,9 +590,8 @@ static int aggr_runs(const ds_chunks *in, int64_t in_res, int64_t out_res, ds_ch
 
 typedef struct ochunk {
     int64_t mint, maxt;
-    const uint8_t *data;
-    uint32_t len;
-    uint32_t samples; /* of the count aggregate */
+    codec_chunk chunk; /* sealed in its record, in the batch's records arena of its output */
+    uint32_t samples;  /* of the count aggregate */
 } ochunk;
 
 typedef struct series_job {
@@ -621,6 +620,9 @@ typedef struct dsr dsr;
 typedef struct batch {
     dsr *d;
     st_arena arena;
+    /* each output's chunk records, back to back: the writer sends them from here, in pieces
+     * as large as an arena page */
+    st_arena records[DOWNSAMPLE_MAX_RES];
     series_job *jobs;
     size_t njobs, cap;
     uint64_t maxref; /* the highest chunk ref read by this batch */
@@ -941,10 +943,10 @@ static int decode_series(batch *b, series_job *j)
 _Static_assert(CODEC_AGGR_COUNT == 0 && CODEC_AGGR_MAX + 1 <= CODEC_XOR_SHARED_MAX,
                "count .. max are the first aggregates, few enough for one shared encode");
 
-/* The chunks of one stage as AggrChunk bytes in the batch arena. */
-static int encode_stage(batch *b, const series_job *j, const ds_chunks *s, ochunk **out,
-                        uint32_t *nout)
+/* The chunks of stage k as AggrChunk records in the batch's records arena of output k. */
+static int encode_stage(batch *b, const series_job *j, size_t stage, ochunk **out, uint32_t *nout)
 {
+    const ds_chunks *s = &b->sc.stage[stage];
     scratch *sc = &b->sc;
     *nout = 0;
     if (s->nchunks == 0)
@@ -992,11 +994,15 @@ static int encode_stage(batch *b, const series_job *j, const ds_chunks *s, ochun
                           : (codec_chunk){.enc = 0, .data = NULL, .len = 0};
         }
         size_t size = codec_aggr_size(sub);
-        uint8_t *p = st_arena_alloc(&b->arena, size);
-        if (!p)
+        uint8_t *rec =
+            size <= UINT32_MAX
+                ? st_arena_alloc_packed(&b->records[stage], codec_chunk_record_size((uint32_t)size))
+                : NULL;
+        if (!rec)
             return series_fail(b, j, UINT64_MAX, ST_ENOMEM, "out of memory");
-        codec_aggr_write(sub, p);
-        list[c] = (ochunk){s->mint[c], s->maxt[c], p, (uint32_t)size,
+        codec_aggr_write(sub, codec_chunk_record_data(rec, (uint32_t)size));
+        list[c] = (ochunk){s->mint[c], s->maxt[c],
+                           codec_chunk_record_seal(rec, CODEC_ENC_AGGR, (uint32_t)size),
                            (uint32_t)(s->off[0][c + 1] - s->off[0][c])};
     }
     *out = list;
@@ -1031,7 +1037,7 @@ static int do_series(batch *b, series_job *j)
                                      d->res[k], 0, &sc->stage[k], &sc->w, &e)))
             return series_fail(b, j, UINT64_MAX, rc, e.msg);
     for (size_t k = 0; k < d->nres; k++)
-        if ((rc = encode_stage(b, j, &sc->stage[k], &j->out[k], &j->nout[k])))
+        if ((rc = encode_stage(b, j, k, &j->out[k], &j->nout[k])))
             return rc;
     return 0;
 }
@@ -1150,8 +1156,7 @@ static int write_batch(dsr *d, writer *w, batch *b, downsample_stats *st, st_err
             if (writer_room(w, n))
                 return st_err_set(err, ST_ENOMEM, "downsample: out of memory");
             for (uint32_t c = 0; c < n; c++) {
-                w->chks[c] = (codec_chunk){
-                    .enc = CODEC_ENC_AGGR, .data = j->out[k][c].data, .len = j->out[k][c].len};
+                w->chks[c] = j->out[k][c].chunk;
                 o->samples += j->out[k][c].samples;
             }
             int rc = codec_chunk_writer_write(o->cw, w->chks, n, w->refs, err);
@@ -1166,6 +1171,12 @@ static int write_batch(dsr *d, writer *w, batch *b, downsample_stats *st, st_err
             o->series++;
             o->chunks += n;
         }
+    }
+    /* the records go out from the batch's arenas, reset when it takes new series */
+    for (size_t k = 0; k < w->nout; k++) {
+        int rc = codec_chunk_writer_flush(w->out[k].cw, err);
+        if (rc)
+            return rc;
     }
     /* later batches read only chunks after this batch's */
     if (w->released_at >= RELEASE_EVERY && b->maxref) {
@@ -1285,6 +1296,7 @@ static int open_output(const codec_block *in, const char *out_dir, int64_t res, 
     st_free(p);
     if (rc)
         return rc;
+    codec_chunk_writer_zero_copy(o->cw, 1); /* records sealed in batch arenas, see write_batch */
     if (!(p = st_path_join(o->tmp, "index")))
         return st_err_set(err, ST_ENOMEM, "downsample: out of memory");
     rc = codec_index_writer_create(&o->iw, p, err);
@@ -1305,6 +1317,8 @@ static int open_output(const codec_block *in, const char *out_dir, int64_t res, 
 static void batch_reset(batch *b)
 {
     st_arena_reset(&b->arena);
+    for (size_t k = 0; k < DOWNSAMPLE_MAX_RES; k++)
+        st_arena_reset(&b->records[k]);
     b->njobs = 0;
     b->maxref = 0;
     b->chunks = b->bytes = b->samples = 0;
@@ -1359,6 +1373,8 @@ int downsample_block(const codec_block *in, const int64_t *resolutions, size_t n
     for (size_t i = 0; i < nbatches; i++) {
         batches[i].d = &d;
         st_arena_init(&batches[i].arena, 1 << 20);
+        for (size_t k = 0; k < DOWNSAMPLE_MAX_RES; k++)
+            st_arena_init(&batches[i].records[k], 1 << 20);
         sc_init(&batches[i].sc);
     }
     if (!o->decode_only) {
@@ -1482,6 +1498,8 @@ done:
     }
     for (size_t i = 0; batches && i < nbatches; i++) {
         st_arena_release(&batches[i].arena);
+        for (size_t k = 0; k < DOWNSAMPLE_MAX_RES; k++)
+            st_arena_release(&batches[i].records[k]);
         sc_release(&batches[i].sc);
         st_free(batches[i].jobs);
     }
