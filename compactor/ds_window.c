@@ -18,6 +18,10 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define EXACT_AVX2 1
+#endif
 
 static inline int64_t next_window_end(int64_t wend, int64_t t, int64_t res)
 {
@@ -197,6 +201,86 @@ static inline __attribute__((always_inline)) int exact_group4(const double *v, s
     return 1;
 }
 
+#ifdef EXACT_AVX2
+/* exact_group4 in AVX2 proper (the vector extensions above leave GCC picking lanes one at a
+ * time): the four windows' samples are loaded four at a time from each window and transposed,
+ * min and max are vminpd and vmaxpd (x < m ? x : m, which is VPICK's pick: no NaN or signed
+ * zero gets this far), the counter sums only what its steps subtract (the step sum is then the
+ * value sum less that: all exact integers), and the four windows go out as one vector store per
+ * array. */
+__attribute__((target("avx2"))) static int exact_group4_avx2(const double *v, size_t i, size_t L,
+                                                             int64_t w, int64_t res, double lim,
+                                                             const ds_wout *o, size_t k,
+                                                             double *counter)
+{
+    const __m256d vr = _mm256_set1_pd(ROUNDER);
+    const double *b0 = v + i, *b1 = b0 + L, *b2 = b1 + L, *b3 = b2 + L;
+    __m256d vs = _mm256_setzero_pd(), vq = _mm256_setzero_pd();
+    __m256d vmn = _mm256_set1_pd(DBL_MAX), vmx = _mm256_set1_pd(-DBL_MAX);
+    __m256d bad = _mm256_setzero_pd();
+    __m256d p = _mm256_setr_pd(b0[-1], b1[-1], b2[-1], b3[-1]);
+#define EXACT_STEP(x)                                                                              \
+    do {                                                                                           \
+        __m256d x_ = (x);                                                                          \
+        bad = _mm256_or_pd(bad, _mm256_xor_pd(_mm256_sub_pd(_mm256_add_pd(x_, vr), vr), x_));      \
+        vs = _mm256_add_pd(vs, x_);                                                                \
+        vmn = _mm256_min_pd(x_, vmn);                                                              \
+        vmx = _mm256_max_pd(x_, vmx);                                                              \
+        vq = _mm256_add_pd(vq, _mm256_and_pd(p, _mm256_cmp_pd(x_, p, _CMP_GE_OQ)));                \
+        p = x_;                                                                                    \
+    } while (0)
+    size_t j = 0;
+    for (; j + 4 <= L; j += 4) {
+        __m256d r0 = _mm256_loadu_pd(b0 + j), r1 = _mm256_loadu_pd(b1 + j);
+        __m256d r2 = _mm256_loadu_pd(b2 + j), r3 = _mm256_loadu_pd(b3 + j);
+        __m256d lo01 = _mm256_unpacklo_pd(r0, r1), hi01 = _mm256_unpackhi_pd(r0, r1);
+        __m256d lo23 = _mm256_unpacklo_pd(r2, r3), hi23 = _mm256_unpackhi_pd(r2, r3);
+        EXACT_STEP(_mm256_permute2f128_pd(lo01, lo23, 0x20));
+        EXACT_STEP(_mm256_permute2f128_pd(hi01, hi23, 0x20));
+        EXACT_STEP(_mm256_permute2f128_pd(lo01, lo23, 0x31));
+        EXACT_STEP(_mm256_permute2f128_pd(hi01, hi23, 0x31));
+    }
+    for (; j < L; j++)
+        EXACT_STEP(_mm256_setr_pd(b0[j], b1[j], b2[j], b3[j]));
+#undef EXACT_STEP
+    __m256d ok = _mm256_and_pd(
+        _mm256_castsi256_pd(_mm256_cmpeq_epi64(_mm256_castpd_si256(bad), _mm256_setzero_si256())),
+        _mm256_and_pd(_mm256_cmp_pd(vs, vs, _CMP_EQ_OQ),
+                      _mm256_and_pd(_mm256_cmp_pd(vmn, _mm256_set1_pd(-lim), _CMP_GE_OQ),
+                                    _mm256_cmp_pd(vmx, _mm256_set1_pd(lim), _CMP_LE_OQ))));
+    if (_mm256_movemask_pd(ok) != 0xF)
+        return 0;
+    /* the counter after each window: *counter plus the running sum of the steps */
+    __m256d d = _mm256_sub_pd(vs, vq);
+    d = _mm256_add_pd(d, _mm256_castsi256_pd(_mm256_slli_si256(_mm256_castpd_si256(d), 8)));
+    d = _mm256_add_pd(d, _mm256_blend_pd(_mm256_setzero_pd(), _mm256_permute4x64_pd(d, 0x55), 0xC));
+    d = _mm256_add_pd(d, _mm256_set1_pd(*counter));
+    _mm256_storeu_pd(o->counter + k, d);
+    *counter = _mm256_cvtsd_f64(_mm256_permute4x64_pd(d, 0xFF));
+    _mm256_storeu_pd(o->count + k, _mm256_set1_pd((double)L));
+    _mm256_storeu_pd(o->sum + k, vs);
+    _mm256_storeu_pd(o->min + k, vmn);
+    _mm256_storeu_pd(o->max + k, vmx);
+    _mm256_storeu_si256(
+        (__m256i *)(void *)(o->t + k),
+        _mm256_add_epi64(_mm256_set1_epi64x(w), _mm256_setr_epi64x(0, res, 2 * res, 3 * res)));
+    return 1;
+}
+#endif
+
+static inline __attribute__((always_inline)) int group4(const double *v, size_t i, size_t L,
+                                                        int64_t w, int64_t res, double lim,
+                                                        const ds_wout *o, size_t k, double *counter,
+                                                        int avx2)
+{
+#ifdef EXACT_AVX2
+    if (avx2)
+        return exact_group4_avx2(v, i, L, w, res, lim, o, k, counter);
+#endif
+    (void)avx2;
+    return exact_group4(v, i, L, w, res, lim, o, k, counter);
+}
+
 /* Whether the four windows of exact_group4 are there: L samples in each of the windows ending
  * at w, w + res, w + 2 res and w + 3 res, and one more sample after them (so that none is the
  * batch's last window, whose stamp is its last sample's). t ascends. */
@@ -221,8 +305,10 @@ static inline int group_fits(const int64_t *t, size_t n, size_t i, size_t L, int
  * infinities and some NaNs pass; -0 and fractions fail), its sum is not NaN (no NaN went in),
  * and -lim <= min, max <= lim (no infinity either). Stops at the first window it cannot prove,
  * leaving the state at that window's start. */
-static inline __attribute__((always_inline)) void
-exact_body(const int64_t *t, const double *v, size_t n, int64_t res, const ds_wout *o, ds_wstate *s)
+static inline __attribute__((always_inline)) void exact_body(const int64_t *t, const double *v,
+                                                             size_t n, int64_t res,
+                                                             const ds_wout *o, ds_wstate *s,
+                                                             int avx2)
 {
     const double lim = 9007199254740992.0 / (2.0 * (double)n + 2.0);
     const v4d vr = {ROUNDER, ROUNDER, ROUNDER, ROUNDER};
@@ -235,7 +321,7 @@ exact_body(const int64_t *t, const double *v, size_t n, int64_t res, const ds_wo
         int64_t end = window_span(t, n, i, w, len, s->sorted, &e);
         /* scraped series fill their windows alike: four at a time where they do */
         if (i > 0 && s->sorted && end == w && w >= 0 && group_fits(t, n, i, e - i, w, res) &&
-            exact_group4(v, i, e - i, w, res, lim, o, k, &counter)) {
+            group4(v, i, e - i, w, res, lim, o, k, &counter, avx2)) {
             len = e - i;
             i += 4 * len;
             k += 4;
@@ -300,21 +386,21 @@ exact_body(const int64_t *t, const double *v, size_t n, int64_t res, const ds_wo
 void ds_windows_exact_base(const int64_t *t, const double *v, size_t n, int64_t res,
                            const ds_wout *o, ds_wstate *s)
 {
-    exact_body(t, v, n, res, o, s);
+    exact_body(t, v, n, res, o, s, 0);
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#ifdef EXACT_AVX2
 __attribute__((target("avx2"))) static void exact_avx2(const int64_t *t, const double *v, size_t n,
                                                        int64_t res, const ds_wout *o, ds_wstate *s)
 {
-    exact_body(t, v, n, res, o, s);
+    exact_body(t, v, n, res, o, s, 1);
 }
 #endif
 
 void ds_windows_exact(const int64_t *t, const double *v, size_t n, int64_t res, const ds_wout *o,
                       ds_wstate *s)
 {
-#if defined(__x86_64__) && defined(__GNUC__)
+#ifdef EXACT_AVX2
     if (__builtin_cpu_supports("avx2")) {
         exact_avx2(t, v, n, res, o, s);
         return;
