@@ -993,17 +993,15 @@ static int encode_stage(batch *b, const series_job *j, size_t stage, ochunk **ou
             sub[a] = k[a] ? (codec_chunk){.enc = CODEC_ENC_XOR, .data = x.data, .len = x.len}
                           : (codec_chunk){.enc = 0, .data = NULL, .len = 0};
         }
-        size_t size = codec_aggr_size(sub);
-        uint8_t *rec =
-            size <= UINT32_MAX
-                ? st_arena_alloc_packed(&b->records[stage], codec_chunk_record_size((uint32_t)size))
-                : NULL;
+        /* five sub-chunks of at most 65535 samples: a few MB at most */
+        uint32_t size = (uint32_t)codec_aggr_size(sub);
+        uint8_t *rec = st_arena_alloc_packed(&b->records[stage], codec_chunk_record_size(size));
         if (!rec)
             return series_fail(b, j, UINT64_MAX, ST_ENOMEM, "out of memory");
-        codec_aggr_write(sub, codec_chunk_record_data(rec, (uint32_t)size));
-        list[c] = (ochunk){s->mint[c], s->maxt[c],
-                           codec_chunk_record_seal(rec, CODEC_ENC_AGGR, (uint32_t)size),
-                           (uint32_t)(s->off[0][c + 1] - s->off[0][c])};
+        codec_aggr_write(sub, codec_chunk_record_data(rec, size));
+        list[c] =
+            (ochunk){s->mint[c], s->maxt[c], codec_chunk_record_seal(rec, CODEC_ENC_AGGR, size),
+                     (uint32_t)(s->off[0][c + 1] - s->off[0][c])};
     }
     *out = list;
     *nout = (uint32_t)s->nchunks;
