@@ -15,8 +15,12 @@
 #   cpu      user + sys seconds (the per-core cost)
 #   MB/s/core  input chunk bytes (record data, as read) / cpu
 #   vs floor   cpu / cpu of --decode-only on the same block
+#   cycles vs floor  the same ratio in CPU cycles, user + kernel, from `perf stat` (medians;
+#            "-" where perf cannot count): on a shared or virtual machine GNU time's
+#            hundredths of a second and its clock move more from run to run than cycles do
 #   RSS      peak resident set (the input is mmapped; released as the writer moves on)
-# Needs: strata and bench_downsample built (STRATA_BUILD, default build/), GNU time.
+# Needs: strata and bench_downsample built (STRATA_BUILD, default build/), GNU time; perf for
+# the cycles.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 src="$(cd "$here/../.." && pwd)"
@@ -55,16 +59,26 @@ if [ ${#blocks[@]} -eq 0 ]; then
     fi
 fi
 
-# run LABEL ARGS...: one timed run, appends "label cpu wall rss_kb chunk_bytes" to $work/runs
+# perf counts cycles here (installed, and allowed by perf_event_paranoid)?
+counter=()
+if command -v perf >/dev/null 2>&1 &&
+    perf stat -x, -o /dev/null -e cycles:u,cycles:k true >/dev/null 2>&1; then
+    counter=(perf stat -x, -o "$work/perf" -e cycles:u,cycles:k)
+fi
+
+# run LABEL ARGS...: one timed run, appends "label cpu wall rss_kb chunk_bytes cycles" to
+# $work/runs (cycles 0 without perf)
 run() {
     local label=$1
     shift
-    rm -rf "$work/out"
-    /usr/bin/time -f "%U %S %e %M" -o "$work/time" "$strata" downsample "$@" >/dev/null 2>"$work/log"
-    local u s e m bytes
+    rm -rf "$work/out" "$work/perf"
+    "${counter[@]}" /usr/bin/time -f "%U %S %e %M" -o "$work/time" "$strata" downsample "$@" \
+        >/dev/null 2>"$work/log"
+    local u s e m bytes cycles=0
     read -r u s e m <"$work/time"
     bytes=$(sed -n 's/.*chunk_mb=\([0-9.]*\).*/\1/p' "$work/log" | head -n 1)
-    echo "$label $(echo "$u + $s" | bc) $e $m $bytes" >>"$work/runs"
+    [ -s "$work/perf" ] && cycles=$(awk -F, '/cycles/ && $1 ~ /^[0-9]+$/ {c += $1} END {printf "%.0f", c}' "$work/perf")
+    echo "$label $(echo "$u + $s" | bc) $e $m $bytes $cycles" >>"$work/runs"
 }
 
 for b in "${blocks[@]}"; do
@@ -82,27 +96,32 @@ b, path = sys.argv[1], sys.argv[2]
 m = json.load(open(os.path.join(b, "meta.json")))
 rows = {}
 for line in open(path):
-    label, cpu, wall, rss, mb = line.split()
+    label, cpu, wall, rss, mb, cycles = line.split()
     # GNU time counts in hundredths: a tiny block can take "0.00" s
     rows.setdefault(label, []).append((max(float(cpu), 0.01), float(wall), int(rss) / 1024.0,
-                                       float(mb)))
+                                       float(mb), int(cycles)))
 span_h = (m["maxTime"] - m["minTime"]) / 3600000.0
 mb = rows["floor"][0][3]
 print("block %s: %d series, %.1f h, %d samples, %.1f MB of chunk data" % (
     os.path.basename(b), m["stats"]["numSeries"], span_h, m["stats"]["numSamples"], mb))
 floor = statistics.median(r[0] for r in rows["floor"])
+floor_cycles = statistics.median(r[4] for r in rows["floor"])
+def cycles_ratio(r):
+    if floor_cycles <= 0 or any(x[4] <= 0 for x in r):
+        return "-"
+    return "%.2fx" % (statistics.median(x[4] for x in r) / floor_cycles)
 def fmt(vals, f):
     vals = sorted(vals)
     return "%s / %s / %s" % (f % vals[0], f % statistics.median(vals), f % vals[-1])
-print("  %-30s %-22s %-22s %-22s %-16s %s" % ("run (min / median / max)", "cpu s", "wall s",
-      "MB/s/core", "vs floor", "RSS MB"))
+print("  %-30s %-22s %-22s %-22s %-10s %-17s %s" % ("run (min / median / max)", "cpu s",
+      "wall s", "MB/s/core", "vs floor", "cycles vs floor", "RSS MB"))
 names = {"floor": "decode-only, 1 thread", "t5": "5m only, 1 thread", "t1": "5m + 1h, 1 thread",
          "t2": "5m + 1h, 2 threads"}
 for k in ("floor", "t5", "t1", "t2"):
     r = rows[k]
-    print("  %-30s %-22s %-22s %-22s %-16s %s" % (
+    print("  %-30s %-22s %-22s %-22s %-10s %-17s %s" % (
         names[k], fmt([x[0] for x in r], "%.2f"), fmt([x[1] for x in r], "%.2f"),
         fmt([mb / x[0] for x in r], "%.0f"), "%.2fx" % (statistics.median(x[0] for x in r) / floor),
-        fmt([x[2] for x in r], "%.0f")))
+        cycles_ratio(r), fmt([x[2] for x in r], "%.0f")))
 EOF
 done

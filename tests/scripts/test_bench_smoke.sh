@@ -37,6 +37,10 @@ for section in text.split("block ")[1:]:
         assert m, (row, section)
         assert float(m.group(1)) > 0 and float(m.group(2)) > 0, (row, m.groups())
     assert re.search(r"decode-only, 1 thread .* 1\.00x", section), section
+    # the cycles ratio: a figure in every row (1.00x for the floor), or "-" in every row
+    # where perf cannot count
+    cyc = re.findall(r"^  (?:decode|5m).*?[\d.]+x\s+(-|[\d.]+x)\s", section, re.M)
+    assert len(cyc) == 4 and (set(cyc) == {"-"} or ("-" not in cyc and cyc[0] == "1.00x")), cyc
 PY
 
 # --- compaction against Prometheus
