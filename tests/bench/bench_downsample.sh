@@ -77,7 +77,10 @@ run() {
     local u s e m bytes cycles=0
     read -r u s e m <"$work/time"
     bytes=$(sed -n 's/.*chunk_mb=\([0-9.]*\).*/\1/p' "$work/log" | head -n 1)
-    [ -s "$work/perf" ] && cycles=$(awk -F, '/cycles/ && $1 ~ /^[0-9]+$/ {c += $1} END {printf "%.0f", c}' "$work/perf")
+    if [ -s "$work/perf" ]; then
+        cycles=$(awk -F, '/cycles/ && $1 ~ /^[0-9]+$/ {c += $1} END {printf "%.0f", c}' \
+            "$work/perf")
+    fi
     echo "$label $(echo "$u + $s" | bc) $e $m $bytes $cycles" >>"$work/runs"
 }
 
