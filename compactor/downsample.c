@@ -255,8 +255,9 @@ static int ds_clean(const int64_t *t, const double *v, size_t n)
 
 /* How downsample_raw treats NaNs: a batch's NaNs are filtered out (Thanos' batch filter), or,
  * for samples the caller knows are otherwise clean (no stale marker to drop before the batches
- * are cut, see raw_series), looked for only where the exact kernel does not already rule them
- * out; finding one ends the pass with RAW_REDO, for the caller to filter and start again. */
+ * are cut, see raw_series), looked for only where a window's sum comes out NaN (the exact
+ * kernel rules them out in its windows); finding one ends the pass with RAW_REDO, for the
+ * caller to filter and start again. */
 enum { RAW_FILTER, RAW_CHECK };
 #define RAW_REDO 1
 
@@ -266,6 +267,25 @@ static int has_nan(const double *v, size_t n)
     for (size_t i = 0; i < n; i++)
         nans |= v[i] != v[i];
     return nans;
+}
+
+static inline void minmax(const int64_t *t, size_t k, int64_t *mint, int64_t *maxt)
+{
+    for (size_t i = 0; i < k; i++) {
+        if (t[i] < *mint)
+            *mint = t[i];
+        if (t[i] > *maxt)
+            *maxt = t[i];
+    }
+}
+
+/* Whether no sum of n is NaN. */
+static int sums_ok(const double *sum, size_t n)
+{
+    int ok = 1;
+    for (size_t i = 0; i < n; i++)
+        ok &= sum[i] == sum[i];
+    return ok;
 }
 
 /* One raw batch (m >= 1 samples; no NaN, or mode RAW_CHECK) into one AggrChunk appended to out;
@@ -292,9 +312,11 @@ static int raw_batch(const int64_t *bt, const double *bv, size_t m, int64_t res,
     ds_windows_begin(&st, bv, sorted);
     ds_windows_exact(bt, bv, m, res, &o, &st);
     if (st.i < m) {
-        if (mode == RAW_CHECK && has_nan(bv + st.i, m - st.i))
-            return RAW_REDO;
+        size_t i0 = st.i, k0 = st.k;
         ds_windows(bt, bv, m, res, &o, &st);
+        /* a NaN makes its window's sum NaN (so does inf - inf: then look) */
+        if (mode == RAW_CHECK && !sums_ok(o.sum + k0, st.k - k0) && has_nan(bv + i0, m - i0))
+            return RAW_REDO;
     }
     size_t k = st.k;
     for (int a = 1; a <= CODEC_AGGR_MAX; a++)
@@ -309,11 +331,9 @@ static int raw_batch(const int64_t *bt, const double *bv, size_t m, int64_t res,
     for (int a = 0; a <= CODEC_AGGR_MAX; a++)
         out->n[a] += k;
     out->n[CODEC_AGGR_COUNTER] += k + 2;
-    int64_t mint = wt[0], maxt = wt[0];
-    for (size_t i = 1; i < k; i++) {
-        mint = wt[i] < mint ? wt[i] : mint;
-        maxt = wt[i] > maxt ? wt[i] : maxt;
-    }
+    int64_t mint = wt[0], maxt = wt[k - 1];
+    if (!sorted)
+        minmax(wt, k, &mint, &maxt);
     /* Window stamps of ascending samples ascend. No value is a stale marker: the batch holds no
      * NaN, min and max are its values, and arithmetic makes only the default NaN (inf - inf). */
     chunk_close(out, mint, maxt, sorted ? flags | DS_SHARED : flags);
@@ -374,16 +394,6 @@ int ds_downsample_raw(int64_t *t, double *v, size_t n, int64_t res, int64_t nchu
     (void)w;
     return downsample_raw(t, v, n, res, nchunks, group_start, RAW_FILTER, times_clean(t, n), out,
                           err);
-}
-
-static inline void minmax(const int64_t *t, size_t k, int64_t *mint, int64_t *maxt)
-{
-    for (size_t i = 0; i < k; i++) {
-        if (t[i] < *mint)
-            *mint = t[i];
-        if (t[i] > *maxt)
-            *maxt = t[i];
-    }
 }
 
 /* Whether chunks [c0, c1) are DS_SHARED and their stamps ascend across them too. */
