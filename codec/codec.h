@@ -208,7 +208,8 @@ codec_chunk codec_xor_enc_chunk(const codec_xor_enc *e);
 int codec_xor_decode(const uint8_t *data, size_t len, int64_t *t, double *v, size_t cap, size_t *n,
                      const char *where, st_err *err);
 /* codec_xor_decode that also tells, at no extra pass, whether the timestamps ascend (none
- * below the one before) and none is negative: *ascending is 1 then, 0 otherwise or on error. */
+ * below the one before) and none is negative: *ascending is 1 then, 0 otherwise or on error
+ * (ascending NULL: codec_xor_decode). */
 int codec_xor_decode_ordered(const uint8_t *data, size_t len, int64_t *t, double *v, size_t cap,
                              size_t *n, int *ascending, const char *where, st_err *err);
 

@@ -495,6 +495,7 @@ static void xor__ordered_decode_tells_whether_timestamps_ascend(void **state)
         size_t n;
         int want;
     } cases[] = {
+        {"empty", {0}, 0, 1},
         {"one at zero", {0}, 1, 1},
         {"one negative", {-1}, 1, 0},
         {"regular", {0, 15000, 30000, 45000, 60000}, 5, 1},
@@ -504,6 +505,9 @@ static void xor__ordered_decode_tells_whether_timestamps_ascend(void **state)
         {"negative start", {-30, -20, -10, 0, 10}, 5, 0},
         {"up to the top", {0, INT64_MAX - 2, INT64_MAX - 1, INT64_MAX, INT64_MAX}, 5, 1},
         {"wraps past the top", {INT64_MAX - 1, INT64_MIN, INT64_MIN + 1}, 3, 0},
+        /* every delta non-negative, the sum past 2^64: negative, then small again */
+        {"wraps all the way round", {0, INT64_MAX, -2, 1}, 4, 0},
+        {"huge steps that fit", {0, INT64_MAX / 3, 2 * (INT64_MAX / 3), INT64_MAX - 1}, 4, 1},
     };
     rng_seed(99);
     for (size_t c = 0; c < ST_ARRAY_LEN(cases) + 400; c++) {
