@@ -226,25 +226,13 @@ static inline __attribute__((always_inline)) int decode(const uint8_t *data, siz
 }
 
 /* The decoder's one copy, behind both entry points: the downsampling benchmark's decode-only
- * floor and the job it is the floor of run the same code.
- *
- * Its loop's speed depends on where the loop lies against the 64-byte blocks the front end
- * fetches and keeps decoded: moving the same build's function by 8-byte steps over one block,
- * the 100k-series benchmark block decoded in 2.86 to 3.09 G cycles, and which place is fast
- * was a matter of which functions happened to come before it. So the function starts a block,
- * and a fixed run of nops moves the loop to where it was fastest (28 bytes in; 24 to 32 were,
- * with GCC 12 on x86-64, on the 6h and the 48h benchmark blocks alike). A change to the decoder
- * means measuring again: tests/bench/bench_downsample.sh, over a few counts. */
-#if defined(__x86_64__) && defined(__GNUC__)
-#define DECODER_NOPS() __asm__ volatile(".skip 28, 0x90")
-#else
-#define DECODER_NOPS() ((void)0)
-#endif
-__attribute__((aligned(64), noinline)) int
-codec_xor_decode_ordered(const uint8_t *data, size_t len, int64_t *t, double *v, size_t cap,
-                         size_t *n, int *ascending, const char *where, st_err *err)
+ * floor and the job it is the floor of run the same code (the file's comment says why that
+ * matters). */
+__attribute__((noinline)) int codec_xor_decode_ordered(const uint8_t *data, size_t len, int64_t *t,
+                                                       double *v, size_t cap, size_t *n,
+                                                       int *ascending, const char *where,
+                                                       st_err *err)
 {
-    DECODER_NOPS();
     return decode(data, len, t, v, cap, n, ascending, where, err);
 }
 
