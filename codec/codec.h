@@ -212,6 +212,9 @@ int codec_xor_decode(const uint8_t *data, size_t len, int64_t *t, double *v, siz
  * (ascending NULL: codec_xor_decode). */
 int codec_xor_decode_ordered(const uint8_t *data, size_t len, int64_t *t, double *v, size_t cap,
                              size_t *n, int *ascending, const char *where, st_err *err);
+/* Whether t[0..n) ascend (none below the one before) and none is negative: what
+ * codec_xor_decode_ordered says, as a scan. */
+int codec_times_ascend(const int64_t *t, size_t n);
 
 /* =============================================================================================
  * Thanos' aggregate chunk (aggr.c), encoding 0xFF, the chunk of downsampled blocks: five

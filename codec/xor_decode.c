@@ -90,10 +90,11 @@ static const char *varint_problem(const codec_decbuf *d)
     return d->p >= d->end ? "runs past the end of the chunk" : "is over 10 bytes or 64 bits";
 }
 
-/* Whether t[0..n) ascend (none below the one before) and none is negative. */
-static int ascending_scan(const int64_t *t, size_t n)
+/* Branch-free, so it vectorises. */
+int codec_times_ascend(const int64_t *t, size_t n)
 {
     uint64_t neg = n ? (uint64_t)t[0] : 0;
+    /* with every t >= 0 the difference cannot overflow: its sign is the order */
     for (size_t i = 1; i < n; i++)
         neg |= (uint64_t)t[i] | ((uint64_t)t[i] - (uint64_t)t[i - 1]);
     return !(neg >> 63);
@@ -221,7 +222,7 @@ static inline __attribute__((always_inline)) int decode(const uint8_t *data, siz
     *n = count;
     if (ascending && !(ord >> 63))
         *ascending =
-            maxd <= (((uint64_t)1 << 63) - 1 - t0) / (count - 1) || ascending_scan(t, count);
+            maxd <= (((uint64_t)1 << 63) - 1 - t0) / (count - 1) || codec_times_ascend(t, count);
     return 0;
 }
 

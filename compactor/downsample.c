@@ -226,16 +226,10 @@ static int work_buf(ds_work *w, size_t n)
 /* ---- the algorithm -------------------------------------------------------------------------- */
 
 /* Whether timestamps pass expandChunkIterator untouched: none negative, none going back in
- * time. Branch-free, so it vectorises. */
+ * time. */
 static int times_clean(const int64_t *t, size_t n)
 {
-    if (n == 0)
-        return 1;
-    uint64_t neg = (uint64_t)t[0];
-    /* with every t >= 0 the difference cannot overflow: its sign is the order */
-    for (size_t i = 1; i < n; i++)
-        neg |= (uint64_t)t[i] | ((uint64_t)t[i] - (uint64_t)t[i - 1]);
-    return !(neg >> 63);
+    return codec_times_ascend(t, n);
 }
 
 /* Whether samples pass expandChunkIterator and the batch NaN filter untouched: clean
