@@ -98,7 +98,7 @@ for point in compact-downloaded upload-chunks upload-index upload-meta mark-inpu
     cp -r "$work/seed" "$b"
     set +e
     STRATA_TEST_CRASH_AT=$point "$STRATA_BIN" run --bucket="$b" --data-dir="$work/data" \
-        --deduplication.replica-label=replica --consistency-delay=0s --lease.duration=2s >/dev/null 2>&1
+        --deduplication.replica-label=replica --consistency-delay=0s --lease.duration=6s >/dev/null 2>&1
     krc=$?
     set -e
     dump_visible "$b" "$work/crash.txt"
@@ -114,7 +114,9 @@ for point in compact-downloaded upload-chunks upload-index upload-meta mark-inpu
     run "$b"
     held=0
     grep -q 'group leased by another run' "$work/run.log" && cmp -s "$work/expected.txt" <(dump_visible "$b" /dev/stdout) && held=1
-    sleep 2.5 # the lease expires and is taken over
+    # the lease expires and is taken over (6s: on a loaded machine a run took over 2s from
+    # taking its lease to the kill at upload-meta, and the next run found the lease gone)
+    sleep 6.5
     run "$b"
     r1=$rc
     run "$b"
