@@ -14,7 +14,10 @@
 # the machine is shared, so the table shows min / median / max of each figure.
 #   cpu      user + sys seconds (the per-core cost)
 #   MB/s/core  input chunk bytes (record data, as read) / cpu
-#   vs floor   cpu / cpu of --decode-only on the same block
+#   vs floor   cpu / cpu of --decode-only on the same block, each run against the floor run of
+#            its own round (the four runs of a round follow each other, so a machine that slows
+#            down or speeds up for a while moves both sides alike): median, then min - max
+#            over the rounds
 #   cycles vs floor  the same ratio in CPU cycles, user + kernel, from `perf stat` (medians;
 #            "-" where perf cannot count): on a shared or virtual machine GNU time's
 #            hundredths of a second and its clock move more from run to run than cycles do
@@ -107,7 +110,6 @@ span_h = (m["maxTime"] - m["minTime"]) / 3600000.0
 mb = rows["floor"][0][3]
 print("block %s: %d series, %.1f h, %d samples, %.1f MB of chunk data" % (
     os.path.basename(b), m["stats"]["numSeries"], span_h, m["stats"]["numSamples"], mb))
-floor = statistics.median(r[0] for r in rows["floor"])
 floor_cycles = statistics.median(r[4] for r in rows["floor"])
 def cycles_ratio(r):
     if floor_cycles <= 0 or any(x[4] <= 0 for x in r):
@@ -116,15 +118,20 @@ def cycles_ratio(r):
 def fmt(vals, f):
     vals = sorted(vals)
     return "%s / %s / %s" % (f % vals[0], f % statistics.median(vals), f % vals[-1])
-print("  %-30s %-22s %-22s %-22s %-10s %-17s %s" % ("run (min / median / max)", "cpu s",
+def paired(k):
+    if k == "floor":
+        return "1.00x"
+    q = sorted(x[0] / f[0] for x, f in zip(rows[k], rows["floor"]))
+    return "%.2fx %.2f-%.2f" % (statistics.median(q), q[0], q[-1])
+print("  %-30s %-22s %-22s %-22s %-18s %-17s %s" % ("run (min / median / max)", "cpu s",
       "wall s", "MB/s/core", "vs floor", "cycles vs floor", "RSS MB"))
 names = {"floor": "decode-only, 1 thread", "t5": "5m only, 1 thread", "t1": "5m + 1h, 1 thread",
          "t2": "5m + 1h, 2 threads"}
 for k in ("floor", "t5", "t1", "t2"):
     r = rows[k]
-    print("  %-30s %-22s %-22s %-22s %-10s %-17s %s" % (
+    print("  %-30s %-22s %-22s %-22s %-18s %-17s %s" % (
         names[k], fmt([x[0] for x in r], "%.2f"), fmt([x[1] for x in r], "%.2f"),
-        fmt([mb / x[0] for x in r], "%.0f"), "%.2fx" % (statistics.median(x[0] for x in r) / floor),
+        fmt([mb / x[0] for x in r], "%.0f"), paired(k),
         cycles_ratio(r), fmt([x[2] for x in r], "%.0f")))
 EOF
 done

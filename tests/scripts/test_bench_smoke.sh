@@ -37,9 +37,16 @@ for section in text.split("block ")[1:]:
         assert m, (row, section)
         assert float(m.group(1)) > 0 and float(m.group(2)) > 0, (row, m.groups())
     assert re.search(r"decode-only, 1 thread .* 1\.00x", section), section
+    # every other row: the median of the rounds' ratios to their floor run, within its range
+    for row in rows[1:]:
+        m = re.search(re.escape(row) + r".*? ([\d.]+)x ([\d.]+)-([\d.]+)\s", section)
+        assert m, (row, section)
+        med, lo, hi = map(float, m.groups())
+        assert 0 < lo <= med <= hi, (row, m.groups())
     # the cycles ratio: a figure in every row (1.00x for the floor), or "-" in every row
     # where perf cannot count
-    cyc = re.findall(r"^  (?:decode|5m).*?[\d.]+x\s+(-|[\d.]+x)\s", section, re.M)
+    cyc = re.findall(r"^  (?:decode|5m).*?[\d.]+x(?: [\d.]+-[\d.]+)?\s+(-|[\d.]+x)\s", section,
+                     re.M)
     assert len(cyc) == 4 and (set(cyc) == {"-"} or ("-" not in cyc and cyc[0] == "1.00x")), cyc
 PY
 
