@@ -18,7 +18,7 @@
 #            its own round (the four runs of a round follow each other, so a machine that slows
 #            down or speeds up for a while moves both sides alike): median, then min - max
 #            over the rounds
-#   cycles vs floor  the same ratio in CPU cycles, user + kernel, from `perf stat` (medians;
+#   cycles vs floor  the same ratio in CPU cycles, user + kernel, from `perf stat` (median;
 #            "-" where perf cannot count): on a shared or virtual machine GNU time's
 #            hundredths of a second and its clock move more from run to run than cycles do
 #   RSS      peak resident set (the input is mmapped; released as the writer moves on)
@@ -110,11 +110,10 @@ span_h = (m["maxTime"] - m["minTime"]) / 3600000.0
 mb = rows["floor"][0][3]
 print("block %s: %d series, %.1f h, %d samples, %.1f MB of chunk data" % (
     os.path.basename(b), m["stats"]["numSeries"], span_h, m["stats"]["numSamples"], mb))
-floor_cycles = statistics.median(r[4] for r in rows["floor"])
 def cycles_ratio(r):
-    if floor_cycles <= 0 or any(x[4] <= 0 for x in r):
+    if any(x[4] <= 0 for x in r + rows["floor"]):
         return "-"
-    return "%.2fx" % (statistics.median(x[4] for x in r) / floor_cycles)
+    return "%.2fx" % statistics.median(x[4] / f[4] for x, f in zip(r, rows["floor"]))
 def fmt(vals, f):
     vals = sorted(vals)
     return "%s / %s / %s" % (f % vals[0], f % statistics.median(vals), f % vals[-1])
