@@ -189,10 +189,10 @@ int codec_xor_enc_append(codec_xor_enc *e, int64_t t, double v);
 int codec_xor_enc_append_batch(codec_xor_enc *e, const int64_t *t, const double *v, size_t n);
 /* Append n samples with the same timestamps t to k encoders (1 <= k <= CODEC_XOR_SHARED_MAX),
  * encoder j getting the values v[j]: the bytes k separate codec_xor_enc_append_batch calls give,
- * in one interleaved pass when the encoders hold the same number of samples with the same last
- * timestamp and delta (say all freshly reset), one encoder after another otherwise. Each
- * encoder fails as codec_xor_enc_append_batch does (the first error is returned); in the
- * interleaved pass a failed allocation appends to none of them. ST_EINVAL for a bad k. */
+ * in one interleaved pass when the encoders have the same last timestamp and delta and hold the
+ * same number of samples (say all freshly reset) or at least two each, one encoder after another
+ * otherwise. Each encoder fails as codec_xor_enc_append_batch does (the first error is returned);
+ * in the interleaved pass a failed allocation appends to none of them. ST_EINVAL for a bad k. */
 #define CODEC_XOR_SHARED_MAX 4
 /* Whether a pass of four encoders may use the machine's vector unit (AVX2), where it has one:
  * on by default. The bytes are the same either way; tests turn it off to check the scalar pass

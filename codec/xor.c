@@ -356,6 +356,22 @@ static inline __attribute__((always_inline)) void lanes_run(lane *L, const size_
 {
     int64_t pt = *prev_t, td0 = *tdelta;
     for (; i < n; i++) {
+        if (K == 1 && dbl_bits(vp[0][i]) == L[0].prev &&
+            (uint64_t)t[i] - (uint64_t)pt == (uint64_t)td0) {
+            /* one chunk's run of samples on the same delta with the same value (a count
+             * aggregate, a constant gauge): two zero bits each, written at once */
+            size_t j = i + 1;
+            while (j < n && dbl_bits(vp[0][j]) == L[0].prev &&
+                   (uint64_t)t[j] - (uint64_t)t[j - 1] == (uint64_t)td0)
+                j++;
+            size_t c = L[0].r + 2 * (j - i);
+            memset(L[0].p + 1, 0, c >> 3); /* the byte holding the next bit is zero after it */
+            L[0].p += c >> 3;
+            L[0].r = (unsigned)(c & 7);
+            pt = t[j - 1];
+            i = j - 1;
+            continue;
+        }
         int64_t td, dod;
         uint64_t head;
         unsigned hlen = sample_dod(t[i], pt, td0, &td, &dod, &head);
@@ -553,8 +569,9 @@ static size_t batch_room(size_t n)
     return HEADER_SIZE + 2 * CODEC_MAX_VARINT_LEN + 8 + 10 + (n * 145 + 7) / 8 + 16;
 }
 
-/* n >= 1 samples into k encoders (1 <= k <= CODEC_XOR_SHARED_MAX) holding the same number of
- * samples, with the same last timestamp and delta, room for n more. */
+/* n >= 1 samples into k encoders (1 <= k <= CODEC_XOR_SHARED_MAX) with the same last timestamp
+ * and delta, holding the same number of samples or at least two each (a lane's count only
+ * matters for its first two samples), room for n more. */
 static int append_lanes(codec_xor_enc *const *e, size_t k, const int64_t *t, const double *const *v,
                         size_t n)
 {
@@ -565,7 +582,9 @@ static int append_lanes(codec_xor_enc *const *e, size_t k, const int64_t *t, con
         if (rc)
             return rc;
     }
-    size_t have = e[0]->n, i = 0;
+    size_t have = e[0]->n, i = 0, had[CODEC_XOR_SHARED_MAX];
+    for (size_t j = 0; j < k; j++)
+        had[j] = e[j]->n;
     int64_t prev_t = e[0]->t, tdelta = e[0]->tdelta;
     lane L[CODEC_XOR_SHARED_MAX];
     const double *vp[CODEC_XOR_SHARED_MAX];
@@ -612,7 +631,8 @@ static int append_lanes(codec_xor_enc *const *e, size_t k, const int64_t *t, con
             if (--n == 0)
                 return 0;
             t++;
-            have = 2;
+            for (size_t j = 0; j < k; j++)
+                had[j] = 2;
             prev_t = e[0]->t;
             tdelta = e[0]->tdelta;
         }
@@ -657,13 +677,13 @@ static int append_lanes(codec_xor_enc *const *e, size_t k, const int64_t *t, con
         /* the last field ended with a whole byte: sample 0's value, or a value field with a
          * multiple of 8 significant bits */
         uint64_t before = n >= 2 ? dbl_bits(vp[j][n - 2]) : x->v;
-        int whole = have + n == 1 || (L[j].prev != before && L[j].ws % 8 == 0);
+        int whole = had[j] + n == 1 || (L[j].prev != before && L[j].ws % 8 == 0);
         unsigned r = (unsigned)(pos & 7);
         unsigned free_bits = whole ? 8 - r : (8 - r) & 7;
         x->b.len = (size_t)((pos + free_bits) / 8);
         x->free_bits = (uint8_t)free_bits;
         assert(x->b.len + 1 < x->b.cap);
-        x->n = (uint16_t)(have + n);
+        x->n = (uint16_t)(had[j] + n);
         x->t = prev_t;
         x->tdelta = tdelta;
         x->v = L[j].prev;
@@ -696,9 +716,11 @@ int codec_xor_enc_append_batch_shared(codec_xor_enc *const *e, size_t k, const i
 {
     if (k == 0 || k > CODEC_XOR_SHARED_MAX)
         return ST_EINVAL;
-    int same = n <= (size_t)(CODEC_XOR_MAX_SAMPLES - e[0]->n);
-    for (size_t j = 1; j < k; j++)
-        same &= e[j]->n == e[0]->n && e[j]->t == e[0]->t && e[j]->tdelta == e[0]->tdelta;
+    int same = 1;
+    for (size_t j = 0; j < k; j++)
+        same &= n <= (size_t)(CODEC_XOR_MAX_SAMPLES - e[j]->n) && e[j]->t == e[0]->t &&
+                e[j]->tdelta == e[0]->tdelta &&
+                (e[j]->n == e[0]->n || (e[j]->n >= 2 && e[0]->n >= 2));
     if (!same) {
         /* past the sample cap, or chunks whose timestamps differ: one at a time */
         int rc = 0;

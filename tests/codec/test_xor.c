@@ -1128,6 +1128,51 @@ static void expect_same_chunks(const char *name, const codec_xor_enc *got,
     }
 }
 
+/* Runs of one value on one delta (written as zeros at once) of every length, broken by a new
+ * value, a jittered stamp or both, into a buffer a noisy chunk left dirty, whole and cut in
+ * three anywhere: the bytes of one append at a time. */
+static void xor__batch_writes_runs_of_repeats_as_single_appends_do(void **state)
+{
+    (void)state;
+    enum { N = 3000 };
+    static int64_t t[N];
+    static double v[N];
+    size_t run = 1, left = 1;
+    double x = 20.0;
+    int64_t at = 1700000000000ll;
+    for (size_t i = 0; i < N; i++) {
+        if (--left == 0) {
+            run = run % 71 + 1;
+            left = run;
+            if (i % 3 != 1)
+                x += 1.0;
+            if (i % 3 != 0)
+                at += 7; /* a dod field */
+        }
+        at += 15000;
+        t[i] = at;
+        v[i] = x;
+    }
+    codec_xor_enc got, want;
+    codec_xor_enc_init(&got);
+    codec_xor_enc_init(&want);
+    static double noisy[N];
+    for (size_t i = 0; i < N; i++)
+        noisy[i] = v[i] + 0.001 * (double)(i % 13);
+    assert_int_equal(codec_xor_enc_append_batch(&got, t, noisy, N), 0);
+    append_each(&want, t, v, N);
+    for (size_t cut = 0; cut < 200; cut += 7) {
+        size_t cut2 = cut + 1 + (cut * 13) % 300;
+        codec_xor_enc_reset(&got);
+        assert_int_equal(codec_xor_enc_append_batch(&got, t, v, cut), 0);
+        assert_int_equal(codec_xor_enc_append_batch(&got, t + cut, v + cut, cut2 - cut), 0);
+        assert_int_equal(codec_xor_enc_append_batch(&got, t + cut2, v + cut2, N - cut2), 0);
+        expect_same_chunks("runs", &got, &want, 1);
+    }
+    codec_xor_enc_release(&got);
+    codec_xor_enc_release(&want);
+}
+
 static void xor__shared_batch_matches_separate_batches_on_random_series(void **state)
 {
     enum { MAX = 300, K = CODEC_XOR_SHARED_MAX };
@@ -1474,6 +1519,7 @@ int main(void)
         cmocka_unit_test(xor__stops_at_65535_samples_with_etoobig),
         cmocka_unit_test(xor__reset_starts_an_identical_fresh_chunk),
         cmocka_unit_test(xor__fails_an_append_cleanly_when_allocation_fails),
+        cmocka_unit_test(xor__batch_writes_runs_of_repeats_as_single_appends_do),
         cmocka_unit_test(xor__shared_batch_matches_separate_batches_on_random_series),
         cmocka_unit_test(xor__shared_batch_matches_separate_batches_on_value_corner_cases),
         cmocka_unit_test(xor__shared_batch_appends_one_by_one_to_encoders_in_different_states),

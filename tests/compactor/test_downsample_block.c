@@ -291,6 +291,66 @@ static void downsample_block__1h_from_one_read_is_1h_from_the_5m_block(void **st
     expect_same_block_data(a.out[1].dir, c.out[0].dir);
 }
 
+/* Every sub-chunk of every chunk of dir is the bytes the plain encoder gives its samples, one
+ * append at a time; returns the most windows a chunk holds. */
+static size_t expect_plain_encoding(const char *dir)
+{
+    codec_block *b;
+    st_err err;
+    st_err_init(&err);
+    assert_int_equal(codec_block_open(&b, dir, &err), 0);
+    codec_series_iter *it;
+    assert_int_equal(codec_series_iter_create(&it, b->index, &err), 0);
+    codec_xor_enc enc;
+    codec_xor_enc_init(&enc);
+    size_t most = 0;
+    static int64_t t[4096];
+    static double v[4096];
+    while (codec_series_iter_next(it, &err) == 0) {
+        const codec_series *s = codec_series_iter_at(it);
+        for (uint32_t c = 0; c < s->nchunks; c++) {
+            codec_chunk ch, sub[CODEC_AGGR_N];
+            assert_int_equal(codec_chunk_reader_get(b->chunks, s->chunks[c].ref, &ch, &err), 0);
+            assert_int_equal(codec_aggr_parse(ch.data, ch.len, sub, NULL, "t", &err), 0);
+            for (int a = 0; a < CODEC_AGGR_N; a++) {
+                if (!sub[a].enc)
+                    continue;
+                size_t n;
+                assert_int_equal(
+                    codec_xor_decode(sub[a].data, sub[a].len, t, v, 4096, &n, "t", &err), 0);
+                if (a == CODEC_AGGR_COUNT && n > most)
+                    most = n;
+                codec_xor_enc_reset(&enc);
+                for (size_t i = 0; i < n; i++)
+                    assert_int_equal(codec_xor_enc_append(&enc, t[i], v[i]), 0);
+                codec_chunk x = codec_xor_enc_chunk(&enc);
+                if (x.len != sub[a].len || memcmp(x.data, sub[a].data, x.len) != 0)
+                    fail_msg("%s: chunk %u, %s sub-chunk: %u bytes, the plain encoder gives %u",
+                             dir, c, codec_aggr_name(a), (unsigned)sub[a].len, (unsigned)x.len);
+            }
+        }
+    }
+    codec_xor_enc_release(&enc);
+    codec_series_iter_free(it);
+    codec_block_free(b);
+    return most;
+}
+
+/* The aggregates go through the encoders in several passes (count alone, the counter in a lane
+ * of sum, min and max's pass from its third window on): the bytes are still each sample's. */
+static void downsample_block__encodes_aggregates_as_the_plain_encoder_does(void **state)
+{
+    fixture *f = *state;
+    char out[4200];
+    snprintf(out, sizeof(out), "%s/plain", f->tmp);
+    static const int64_t res[] = {300000, 3600000, 14400000};
+    static downsample_stats st;
+    run(f->in, res, 3, out, 1, &st);
+    assert_true(expect_plain_encoding(st.out[0].dir) >= 100); /* the lanes' path: long chunks */
+    assert_true(expect_plain_encoding(st.out[1].dir) >= 30);
+    expect_plain_encoding(st.out[2].dir); /* short chunks: one pass each */
+}
+
 static void downsample_block__counters_read_back_to_the_raw_totals(void **state)
 {
     fixture *f = *state;
@@ -1035,6 +1095,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(downsample_block__makes_5m_and_1h_from_one_read_with_thanos_meta),
         cmocka_unit_test(downsample_block__1h_from_one_read_is_1h_from_the_5m_block),
+        cmocka_unit_test(downsample_block__encodes_aggregates_as_the_plain_encoder_does),
         cmocka_unit_test(downsample_block__counters_read_back_to_the_raw_totals),
         cmocka_unit_test(downsample_block__gives_the_same_bytes_on_any_number_of_threads),
         cmocka_unit_test(downsample_block__refuses_bad_resolutions),
