@@ -419,6 +419,35 @@ static int pair_find(codec_index_writer *w, uint64_t key, uint32_t *idx)
     return 0;
 }
 
+/* The pairs of w->cur's labels that are not the previous series' are looked up in a table far
+ * larger than the caches, each a miss on the slot and then on the pair: the slots are loaded
+ * for all of them first, then their pairs, so that the misses of one series overlap. */
+static void prefetch_pairs(const codec_index_writer *w, uint32_t nl)
+{
+    size_t h[64];
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < nl && n < 64; i++) {
+        if (i < w->nprev && w->cur[2 * i] == w->prev[2 * i] &&
+            w->cur[2 * i + 1] == w->prev[2 * i + 1])
+            continue;
+        h[n] = slot_of((uint64_t)w->cur[2 * i] << 32 | w->cur[2 * i + 1], w->nslots);
+        __builtin_prefetch(&w->slots[h[n++]]);
+    }
+    uint32_t at[64];
+    for (uint32_t i = 0; i < n; i++) {
+        at[i] = w->slots[h[i]];
+        if (at[i])
+            __builtin_prefetch(&w->pairs[at[i] - 1]);
+    }
+    /* and where each pair's next posting goes */
+    for (uint32_t i = 0; i < n; i++) {
+        if (!at[i])
+            continue;
+        pair *p = &w->pairs[at[i] - 1];
+        __builtin_prefetch(pair_refs(p) + p->n, 1);
+    }
+}
+
 /* Series ref onto the postings of pair idx. */
 static int pair_push(codec_index_writer *w, uint32_t idx, uint32_t ref)
 {
@@ -640,6 +669,8 @@ int codec_index_writer_add_series_refs(codec_index_writer *w, const codec_label 
     }
     w->all[w->nall++] = sref;
     /* A follower's series is its leader's last one (checked before anything was written). */
+    if (!w->leader && w->nslots)
+        prefetch_pairs(w, nlabels);
     for (uint32_t i = 0; i < nlabels && !rc && !w->leader; i++) {
         uint32_t idx = 0;
         if (i < w->nprev && w->cur[2 * i] == w->prev[2 * i] &&
