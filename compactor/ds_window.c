@@ -317,11 +317,23 @@ static inline __attribute__((always_inline)) void exact_body(const int64_t *t, c
     int64_t wend = s->wend;
     while (i < n) {
         size_t e;
-        int64_t w = next_window_end(wend, t[i], res);
-        int64_t end = window_span(t, n, i, w, len, s->sorted, &e);
+        int64_t w, end;
+        int four;
+        if (i > 0 && s->sorted && wend >= 0 && wend <= INT64_MAX - res && t[i] > wend &&
+            group_fits(t, n, i, len, wend + res, res)) {
+            /* four windows as long as the last right after it (a group after a group): the
+             * window after wend holds t[i] (t[i] <= its end as the group fits), and group_fits
+             * has checked the spans window_span would find */
+            w = end = wend + res;
+            e = i + len;
+            four = 1;
+        } else {
+            w = next_window_end(wend, t[i], res);
+            end = window_span(t, n, i, w, len, s->sorted, &e);
+            four = i > 0 && s->sorted && end == w && w >= 0 && group_fits(t, n, i, e - i, w, res);
+        }
         /* scraped series fill their windows alike: four at a time where they do */
-        if (i > 0 && s->sorted && end == w && w >= 0 && group_fits(t, n, i, e - i, w, res) &&
-            group4(v, i, e - i, w, res, lim, o, k, &counter, avx2)) {
+        if (four && group4(v, i, e - i, w, res, lim, o, k, &counter, avx2)) {
             len = e - i;
             i += 4 * len;
             k += 4;
