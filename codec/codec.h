@@ -187,6 +187,11 @@ int codec_xor_enc_append(codec_xor_enc *e, int64_t t, double v);
 /* Append n samples: the bytes of n codec_xor_enc_append calls. A failed allocation appends
  * none of them; past 65535 samples the chunk is filled up to the cap and ST_ETOOBIG returned. */
 int codec_xor_enc_append_batch(codec_xor_enc *e, const int64_t *t, const double *v, size_t n);
+/* codec_xor_enc_append_batch for samples that mostly repeat one value on one delta (a count
+ * aggregate): the same bytes, each run of them written at once. Other data encodes faster
+ * through codec_xor_enc_append_batch. */
+int codec_xor_enc_append_batch_repeats(codec_xor_enc *e, const int64_t *t, const double *v,
+                                       size_t n);
 /* Append n samples with the same timestamps t to k encoders (1 <= k <= CODEC_XOR_SHARED_MAX),
  * encoder j getting the values v[j]: the bytes k separate codec_xor_enc_append_batch calls give,
  * in one interleaved pass when the encoders have the same last timestamp and delta and hold the

@@ -419,6 +419,14 @@ static int pair_find(codec_index_writer *w, uint64_t key, uint32_t *idx)
     return 0;
 }
 
+/* Whether label i of the series being added is the previous series' label i (its pair is
+ * known then). */
+static int pair_as_before(const codec_index_writer *w, uint32_t i)
+{
+    return i < w->nprev && w->cur[2 * i] == w->prev[2 * i] &&
+           w->cur[2 * i + 1] == w->prev[2 * i + 1];
+}
+
 /* The pairs of w->cur's labels that are not the previous series' are looked up in a table far
  * larger than the caches, each a miss on the slot and then on the pair: the slots are loaded
  * for all of them first, then their pairs, so that the misses of one series overlap. */
@@ -427,8 +435,7 @@ static void prefetch_pairs(const codec_index_writer *w, uint32_t nl)
     size_t h[64];
     uint32_t n = 0;
     for (uint32_t i = 0; i < nl && n < 64; i++) {
-        if (i < w->nprev && w->cur[2 * i] == w->prev[2 * i] &&
-            w->cur[2 * i + 1] == w->prev[2 * i + 1])
+        if (pair_as_before(w, i))
             continue;
         h[n] = slot_of((uint64_t)w->cur[2 * i] << 32 | w->cur[2 * i + 1], w->nslots);
         __builtin_prefetch(&w->slots[h[n++]]);
@@ -673,8 +680,7 @@ int codec_index_writer_add_series_refs(codec_index_writer *w, const codec_label 
         prefetch_pairs(w, nlabels);
     for (uint32_t i = 0; i < nlabels && !rc && !w->leader; i++) {
         uint32_t idx = 0;
-        if (i < w->nprev && w->cur[2 * i] == w->prev[2 * i] &&
-            w->cur[2 * i + 1] == w->prev[2 * i + 1])
+        if (pair_as_before(w, i))
             idx = w->prevpair[i];
         else
             rc = pair_find(w, (uint64_t)w->cur[2 * i] << 32 | w->cur[2 * i + 1], &idx);

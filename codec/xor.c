@@ -347,19 +347,22 @@ static inline unsigned sample_dod(int64_t t, int64_t pt, int64_t td0, int64_t *t
     return dod_field(*dod, head);
 }
 
-/* Samples i..n-1 into K lanes (K a constant at every call); *prev_t and *tdelta hold the
- * timestamp state before sample i, and after the last on return. */
-static inline __attribute__((always_inline)) void lanes_run(lane *L, const size_t K,
+/* Samples i..n-1 into K lanes (K and runs constants at every call); *prev_t and *tdelta hold
+ * the timestamp state before sample i, and after the last on return. With runs (one lane), a
+ * run of samples on the same delta with the same value is written at once: only where the
+ * caller expects them, as the check costs the plain loop its registers. */
+static inline __attribute__((always_inline)) void lanes_run(lane *L, const size_t K, const int runs,
                                                             const double *const *vp,
                                                             const int64_t *t, size_t i, size_t n,
                                                             int64_t *prev_t, int64_t *tdelta)
 {
     int64_t pt = *prev_t, td0 = *tdelta;
     for (; i < n; i++) {
-        if (K == 1 && dbl_bits(vp[0][i]) == L[0].prev &&
-            (uint64_t)t[i] - (uint64_t)pt == (uint64_t)td0) {
-            /* one chunk's run of samples on the same delta with the same value (a count
-             * aggregate, a constant gauge): two zero bits each, written at once */
+        int64_t td, dod;
+        uint64_t head;
+        unsigned hlen = sample_dod(t[i], pt, td0, &td, &dod, &head);
+        if (K == 1 && runs && hlen == 1 && dbl_bits(vp[0][i]) == L[0].prev) {
+            /* a run: two zero bits a sample */
             size_t j = i + 1;
             while (j < n && dbl_bits(vp[0][j]) == L[0].prev &&
                    (uint64_t)t[j] - (uint64_t)t[j - 1] == (uint64_t)td0)
@@ -372,9 +375,6 @@ static inline __attribute__((always_inline)) void lanes_run(lane *L, const size_
             i = j - 1;
             continue;
         }
-        int64_t td, dod;
-        uint64_t head;
-        unsigned hlen = sample_dod(t[i], pt, td0, &td, &dod, &head);
         if (__builtin_expect(hlen == 0, 0)) {
 #pragma GCC unroll 4
             for (size_t j = 0; j < K; j++)
@@ -573,7 +573,7 @@ static size_t batch_room(size_t n)
  * and delta, holding the same number of samples or at least two each (a lane's count only
  * matters for its first two samples), room for n more. */
 static int append_lanes(codec_xor_enc *const *e, size_t k, const int64_t *t, const double *const *v,
-                        size_t n)
+                        size_t n, int runs)
 {
     assert(n >= 1 && k >= 1 && k <= CODEC_XOR_SHARED_MAX);
     /* All the room first: a failed call leaves every chunk as it was. */
@@ -651,13 +651,16 @@ static int append_lanes(codec_xor_enc *const *e, size_t k, const int64_t *t, con
 
     switch (k) {
     case 1:
-        lanes_run(L, 1, vp, t, i, n, &prev_t, &tdelta);
+        if (runs)
+            lanes_run(L, 1, 1, vp, t, i, n, &prev_t, &tdelta);
+        else
+            lanes_run(L, 1, 0, vp, t, i, n, &prev_t, &tdelta);
         break;
     case 2:
-        lanes_run(L, 2, vp, t, i, n, &prev_t, &tdelta);
+        lanes_run(L, 2, 0, vp, t, i, n, &prev_t, &tdelta);
         break;
     case 3:
-        lanes_run(L, 3, vp, t, i, n, &prev_t, &tdelta);
+        lanes_run(L, 3, 0, vp, t, i, n, &prev_t, &tdelta);
         break;
     default:
 #ifdef LANES4_AVX2
@@ -666,7 +669,7 @@ static int append_lanes(codec_xor_enc *const *e, size_t k, const int64_t *t, con
             break;
         }
 #endif
-        lanes_run(L, 4, vp, t, i, n, &prev_t, &tdelta);
+        lanes_run(L, 4, 0, vp, t, i, n, &prev_t, &tdelta);
         break;
     }
 
@@ -700,7 +703,7 @@ void codec_xor_enc_vector(int on)
 }
 
 /* Past the sample cap the samples go one at a time, up to the ST_ETOOBIG of the one past it. */
-int codec_xor_enc_append_batch(codec_xor_enc *e, const int64_t *t, const double *v, size_t n)
+static int append_batch(codec_xor_enc *e, const int64_t *t, const double *v, size_t n, int runs)
 {
     if (n > (size_t)(CODEC_XOR_MAX_SAMPLES - e->n)) {
         int rc = 0;
@@ -708,7 +711,18 @@ int codec_xor_enc_append_batch(codec_xor_enc *e, const int64_t *t, const double 
             rc = codec_xor_enc_append(e, t[i], v[i]);
         return rc;
     }
-    return n ? append_lanes(&e, 1, t, &v, n) : 0;
+    return n ? append_lanes(&e, 1, t, &v, n, runs) : 0;
+}
+
+int codec_xor_enc_append_batch(codec_xor_enc *e, const int64_t *t, const double *v, size_t n)
+{
+    return append_batch(e, t, v, n, 0);
+}
+
+int codec_xor_enc_append_batch_repeats(codec_xor_enc *e, const int64_t *t, const double *v,
+                                       size_t n)
+{
+    return append_batch(e, t, v, n, 1);
 }
 
 int codec_xor_enc_append_batch_shared(codec_xor_enc *const *e, size_t k, const int64_t *t,
@@ -730,7 +744,7 @@ int codec_xor_enc_append_batch_shared(codec_xor_enc *const *e, size_t k, const i
         }
         return rc;
     }
-    return n ? append_lanes(e, k, t, v, n) : 0;
+    return n ? append_lanes(e, k, t, v, n, 0) : 0;
 }
 
 codec_chunk codec_xor_enc_chunk(const codec_xor_enc *e)

@@ -951,37 +951,36 @@ _Static_assert(CODEC_AGGR_COUNT == 0 && CODEC_AGGR_MAX + 1 <= CODEC_XOR_SHARED_M
  * taking the counter out of the scalar pass saves. */
 #define ALIGNED_MIN_WINDOWS 16
 
-/* Whether chunk c's counter is laid out as raw_batch lays it out, on the stamps of the other
- * aggregates (which share theirs): the first raw sample, one sample per window, the last
- * window's stamp again. */
-static int counter_aligned(const ds_chunks *s, size_t c)
+/* Whether a chunk's counter (from[] and k[]: where each aggregate's samples start and how many)
+ * is laid out as raw_batch lays it out, on the stamps of the other aggregates (which share
+ * theirs): the first raw sample, one sample per window, the last window's stamp again. */
+static int counter_aligned(const ds_chunks *s, const size_t *from, const size_t *k)
 {
-    const int a = CODEC_AGGR_COUNTER;
-    size_t k = s->off[0][c + 1] - s->off[0][c], from = s->off[a][c];
-    return k >= ALIGNED_MIN_WINDOWS && s->off[a][c + 1] - from == k + 2 &&
-           s->t[a][from + k + 1] == s->t[a][from + k] &&
-           !memcmp(s->t[a] + from + 1, s->t[0] + s->off[0][c], k * sizeof(int64_t));
+    const int64_t *ct = s->t[CODEC_AGGR_COUNTER] + from[CODEC_AGGR_COUNTER];
+    return k[0] >= ALIGNED_MIN_WINDOWS && k[CODEC_AGGR_COUNTER] == k[0] + 2 &&
+           ct[k[0] + 1] == ct[k[0]] && !memcmp(ct + 1, s->t[0] + from[0], k[0] * sizeof(int64_t));
 }
 
 /* An aligned chunk (counter_aligned) through the encoders: the bytes one batch per aggregate
  * gives. From the third window on, the counter's timestamp fields are the others' (the same
  * stamps, one sample later in its chunk: the same deltas), so sum, min, max and the counter go
- * in one four-lane pass there; count, which repeats one value, goes alone, where it costs
- * little, and the counter's values, which change at every window, leave the single-lane pass,
- * where they cost the most. */
-static int encode_aligned(codec_xor_enc *enc, const ds_chunks *s, size_t c)
+ * in one four-lane pass there; count, which repeats one value, goes alone, where runs of it are
+ * written at once, and the counter's values, which change at every window, leave the
+ * single-lane pass, where they cost the most. */
+static int encode_aligned(codec_xor_enc *enc, const ds_chunks *s, const size_t *from,
+                          const size_t *k)
 {
     const int C = CODEC_AGGR_COUNTER;
-    size_t k = s->off[0][c + 1] - s->off[0][c];
-    const int64_t *wt = s->t[0] + s->off[0][c], *ct = s->t[C] + s->off[C][c];
-    const double *cv = s->v[C] + s->off[C][c];
+    size_t n = k[0];
+    const int64_t *wt = s->t[0] + from[0], *ct = s->t[C] + from[C];
+    const double *cv = s->v[C] + from[C];
     codec_xor_enc *e[4] = {&enc[CODEC_AGGR_SUM], &enc[CODEC_AGGR_MIN], &enc[CODEC_AGGR_MAX],
                            &enc[C]};
-    const double *v[4] = {s->v[CODEC_AGGR_SUM] + s->off[CODEC_AGGR_SUM][c],
-                          s->v[CODEC_AGGR_MIN] + s->off[CODEC_AGGR_MIN][c],
-                          s->v[CODEC_AGGR_MAX] + s->off[CODEC_AGGR_MAX][c], cv + 1};
-    int rc = codec_xor_enc_append_batch(&enc[CODEC_AGGR_COUNT], wt,
-                                        s->v[CODEC_AGGR_COUNT] + s->off[CODEC_AGGR_COUNT][c], k);
+    const double *v[4] = {s->v[CODEC_AGGR_SUM] + from[CODEC_AGGR_SUM],
+                          s->v[CODEC_AGGR_MIN] + from[CODEC_AGGR_MIN],
+                          s->v[CODEC_AGGR_MAX] + from[CODEC_AGGR_MAX], cv + 1};
+    int rc = codec_xor_enc_append_batch_repeats(&enc[CODEC_AGGR_COUNT], wt,
+                                                s->v[CODEC_AGGR_COUNT] + from[CODEC_AGGR_COUNT], n);
     if (!rc)
         rc = codec_xor_enc_append_batch_shared(e, 3, wt, v, 2);
     if (!rc)
@@ -989,9 +988,9 @@ static int encode_aligned(codec_xor_enc *enc, const ds_chunks *s, size_t c)
     for (int a = 0; a < 4; a++)
         v[a] += 2;
     if (!rc)
-        rc = codec_xor_enc_append_batch_shared(e, 4, wt + 2, v, k - 2);
+        rc = codec_xor_enc_append_batch_shared(e, 4, wt + 2, v, n - 2);
     if (!rc)
-        rc = codec_xor_enc_append(&enc[C], ct[k + 1], cv[k + 1]);
+        rc = codec_xor_enc_append(&enc[C], ct[n + 1], cv[n + 1]);
     return rc;
 }
 
@@ -1021,9 +1020,9 @@ static int encode_stage(batch *b, const series_job *j, size_t stage, ochunk **ou
         for (int a = 1; a <= CODEC_AGGR_MAX && shared && !(s->flags[c] & DS_SHARED); a++)
             shared = k[a] == k[0] &&
                      memcmp(s->t[a] + from[a], s->t[0] + from[0], k[0] * sizeof(int64_t)) == 0;
-        int aligned = shared && counter_aligned(s, c);
+        int aligned = shared && counter_aligned(s, from, k);
         if (aligned) {
-            rc = encode_aligned(sc->enc, s, c);
+            rc = encode_aligned(sc->enc, s, from, k);
         } else if (shared) {
             codec_xor_enc *e[CODEC_AGGR_MAX + 1];
             const double *v[CODEC_AGGR_MAX + 1];

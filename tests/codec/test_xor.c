@@ -1128,10 +1128,11 @@ static void expect_same_chunks(const char *name, const codec_xor_enc *got,
     }
 }
 
-/* Runs of one value on one delta (written as zeros at once) of every length, broken by a new
- * value, a jittered stamp or both, into a buffer a noisy chunk left dirty, whole and cut in
- * three anywhere: the bytes of one append at a time. */
-static void xor__batch_writes_runs_of_repeats_as_single_appends_do(void **state)
+/* codec_xor_enc_append_batch_repeats: runs of one value on one delta (written as zeros at once)
+ * of every length, broken by a new value, a jittered stamp or both, into a buffer a noisy chunk
+ * left dirty, whole and cut in three anywhere, and the noisy chunk itself: the bytes of one
+ * append at a time, as the plain batch gives them. */
+static void xor__repeats_batch_writes_runs_as_single_appends_do(void **state)
 {
     (void)state;
     enum { N = 3000 };
@@ -1159,14 +1160,22 @@ static void xor__batch_writes_runs_of_repeats_as_single_appends_do(void **state)
     static double noisy[N];
     for (size_t i = 0; i < N; i++)
         noisy[i] = v[i] + 0.001 * (double)(i % 13);
-    assert_int_equal(codec_xor_enc_append_batch(&got, t, noisy, N), 0);
+    assert_int_equal(codec_xor_enc_append_batch_repeats(&got, t, noisy, N), 0);
+    append_each(&want, t, noisy, N);
+    expect_same_chunks("noisy", &got, &want, 1);
+    codec_xor_enc_reset(&want);
     append_each(&want, t, v, N);
+    codec_xor_enc_reset(&got);
+    assert_int_equal(codec_xor_enc_append_batch(&got, t, v, N), 0);
+    expect_same_chunks("runs, plain batch", &got, &want, 1);
     for (size_t cut = 0; cut < 200; cut += 7) {
         size_t cut2 = cut + 1 + (cut * 13) % 300;
+        codec_xor_enc_reset(&got); /* its buffer dirtied with other bytes first */
+        assert_int_equal(codec_xor_enc_append_batch(&got, t, noisy, N), 0);
         codec_xor_enc_reset(&got);
-        assert_int_equal(codec_xor_enc_append_batch(&got, t, v, cut), 0);
-        assert_int_equal(codec_xor_enc_append_batch(&got, t + cut, v + cut, cut2 - cut), 0);
-        assert_int_equal(codec_xor_enc_append_batch(&got, t + cut2, v + cut2, N - cut2), 0);
+        assert_int_equal(codec_xor_enc_append_batch_repeats(&got, t, v, cut), 0);
+        assert_int_equal(codec_xor_enc_append_batch_repeats(&got, t + cut, v + cut, cut2 - cut), 0);
+        assert_int_equal(codec_xor_enc_append_batch_repeats(&got, t + cut2, v + cut2, N - cut2), 0);
         expect_same_chunks("runs", &got, &want, 1);
     }
     codec_xor_enc_release(&got);
@@ -1519,7 +1528,7 @@ int main(void)
         cmocka_unit_test(xor__stops_at_65535_samples_with_etoobig),
         cmocka_unit_test(xor__reset_starts_an_identical_fresh_chunk),
         cmocka_unit_test(xor__fails_an_append_cleanly_when_allocation_fails),
-        cmocka_unit_test(xor__batch_writes_runs_of_repeats_as_single_appends_do),
+        cmocka_unit_test(xor__repeats_batch_writes_runs_as_single_appends_do),
         cmocka_unit_test(xor__shared_batch_matches_separate_batches_on_random_series),
         cmocka_unit_test(xor__shared_batch_matches_separate_batches_on_value_corner_cases),
         cmocka_unit_test(xor__shared_batch_appends_one_by_one_to_encoders_in_different_states),
