@@ -420,13 +420,6 @@ __attribute__((target("avx2"))) static inline __m256i vset(uint64_t a, uint64_t 
     return _mm256_setr_epi64x((long long)a, (long long)b, (long long)c, (long long)d);
 }
 
-/* The high half of x to 8 bytes at p, however aligned (one vpextrq). */
-__attribute__((target("avx2"))) static inline void store_hi(uint8_t *p, __m128i x)
-{
-    uint64_t v = (uint64_t)_mm_extract_epi64(x, 1);
-    memcpy(p, &v, sizeof(v));
-}
-
 /* The field of plen bits left-aligned in pre, then sig bits left-aligned in bits, per lane. */
 __attribute__((target("avx2"))) static inline void vfield(vstate *s, __m256i pre, __m256i plen,
                                                           __m256i bits, __m256i sig)
@@ -440,22 +433,18 @@ __attribute__((target("avx2"))) static inline void vfield(vstate *s, __m256i pre
     __m256i total = _mm256_add_epi64(c, sig);
     __m256i nb = _mm256_srli_epi64(total, 3), sh = _mm256_slli_epi64(nb, 3);
     s->r = _mm256_and_si256(total, _mm256_set1_epi64x(7));
+    /* each lane's two words, byte-swapped, side by side: one 16-byte store a lane */
     __m256i b0 = _mm256_shuffle_epi8(w0, bswap), b1 = _mm256_shuffle_epi8(w1, bswap);
-    __m128i b0l = _mm256_castsi256_si128(b0), b0h = _mm256_extracti128_si256(b0, 1);
-    __m128i b1l = _mm256_castsi256_si128(b1), b1h = _mm256_extracti128_si256(b1, 1);
+    __m256i q02 = _mm256_unpacklo_epi64(b0, b1), q13 = _mm256_unpackhi_epi64(b0, b1);
     __m128i pl = _mm256_castsi256_si128(s->p), ph = _mm256_extracti128_si256(s->p, 1);
     uint8_t *p0 = (uint8_t *)(uintptr_t)_mm_cvtsi128_si64(pl);
     uint8_t *p1 = (uint8_t *)(uintptr_t)_mm_extract_epi64(pl, 1);
     uint8_t *p2 = (uint8_t *)(uintptr_t)_mm_cvtsi128_si64(ph);
     uint8_t *p3 = (uint8_t *)(uintptr_t)_mm_extract_epi64(ph, 1);
-    _mm_storel_epi64((__m128i *)(void *)p0, b0l);
-    store_hi(p1, b0l);
-    _mm_storel_epi64((__m128i *)(void *)p2, b0h);
-    store_hi(p3, b0h);
-    _mm_storel_epi64((__m128i *)(void *)(p0 + 8), b1l);
-    store_hi(p1 + 8, b1l);
-    _mm_storel_epi64((__m128i *)(void *)(p2 + 8), b1h);
-    store_hi(p3 + 8, b1h);
+    _mm_storeu_si128((__m128i *)(void *)p0, _mm256_castsi256_si128(q02));
+    _mm_storeu_si128((__m128i *)(void *)p1, _mm256_castsi256_si128(q13));
+    _mm_storeu_si128((__m128i *)(void *)p2, _mm256_extracti128_si256(q02, 1));
+    _mm_storeu_si128((__m128i *)(void *)p3, _mm256_extracti128_si256(q13, 1));
     /* the byte the field ended in: byte nb of w0 w1 (a shift by 64 or more is zero) */
     s->pend = _mm256_and_si256(
         _mm256_or_si256(_mm256_sllv_epi64(w0, sh),

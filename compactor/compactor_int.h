@@ -473,6 +473,9 @@ void ds_windows_begin(ds_wstate *s, const double *v, int sorted);
  * sample past its end: with t not ascending, later samples of the window start another. */
 void ds_windows(const int64_t *t, const double *v, size_t n, int64_t res, const ds_wout *o,
                 ds_wstate *s);
+/* The portable build of it (ds_windows takes a VEX-encoded one where the CPU has AVX2). */
+void ds_windows_base(const int64_t *t, const double *v, size_t n, int64_t res, const ds_wout *o,
+                     ds_wstate *s);
 /* The same from a fresh state, in vector lanes, for as many windows as it can prove give
  * ds_windows' result to the bit (integer values: exact in any order); stops at the first it
  * cannot (a float, a NaN, a huge value), with s at that window's start for ds_windows. */
@@ -491,6 +494,22 @@ size_t ds_window_reduce(const int64_t *t, const double *v, size_t n, int64_t res
  * pass: wt gets the shared stamps. */
 size_t ds_window_reduce4(const int64_t *t, const double *const v[4], size_t n, int64_t res,
                          int64_t *wt, double *const out[4]);
+
+/* Over the counter samples t/v[0, n) of aggregate chunks, in one pass: Thanos'
+ * ApplyCounterResetsSeriesIterator (a running total: a sample at the previous one's stamp only
+ * sets the last value, one going back in time is skipped, NaNs are skipped), and over the totals
+ * ds_window_reduce's DS_REDUCE_COUNTER at res. ot/ov (room for n + 2) get the first total, each
+ * window's counter, and the last window's stamp again with the last value read: the counter
+ * aggregate as downsampleAggrBatch writes it. Returns the samples written (windows + 2), 0 when
+ * every value is NaN, or SIZE_MAX when the first kept stamp is negative (such samples are for
+ * expandChunkIterator to drop first: take the two passes then). */
+size_t ds_counter_windows(const int64_t *t, const double *v, size_t n, int64_t res, int64_t *ot,
+                          double *ov);
+/* The same in the three passes Thanos makes (the totals into w's arrays, expandChunkIterator
+ * over them, then the windows), for any stamps: *m gets the samples written (0 for none).
+ * 0 or ST_ENOMEM. */
+int ds_counter_windows_passes(const int64_t *t, const double *v, size_t n, int64_t res, ds_work *w,
+                              int64_t *ot, double *ov, size_t *m);
 
 /* ---- run history (history.c) -----------------------------------------------------------------
  * Each `strata run` (each shard) keeps what it planned and what became of every action in one

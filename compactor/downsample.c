@@ -403,6 +403,48 @@ static int shared_run(const ds_chunks *in, size_t c0, size_t c1)
     return 1;
 }
 
+int ds_counter_windows_passes(const int64_t *t, const double *v, size_t n, int64_t res, ds_work *w,
+                              int64_t *ot, double *ov, size_t *m)
+{
+    size_t nb = 0;
+    *m = 0;
+    if (work_buf(w, n))
+        return ST_ENOMEM;
+    int started = 0;
+    int64_t lt = 0;
+    double lv = 0, tv = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (isnan(v[i]))
+            continue;
+        if (!started) {
+            started = 1;
+            tv = v[i];
+        } else if (t[i] > lt) {
+            tv += v[i] >= lv ? v[i] - lv : v[i];
+        } else {
+            if (t[i] == lt)
+                lv = v[i];
+            continue;
+        }
+        lt = t[i];
+        lv = v[i];
+        w->bt[nb] = t[i];
+        w->bv[nb++] = tv;
+    }
+    /* totals ascend in time and none is a stale marker (NaNs were skipped; arithmetic makes
+     * only the default NaN): what expandChunkIterator drops is the negative stamps, if any */
+    nb = ds_expand(w->bt, w->bv, nb, w->bt, w->bv);
+    if (nb == 0)
+        return 0;
+    size_t k = ds_window_reduce(w->bt, w->bv, nb, res, DS_REDUCE_COUNTER, 1, ot + 1, ov + 1);
+    ot[0] = w->bt[0]; /* the first raw value, kept */
+    ov[0] = w->bv[0];
+    ot[k + 1] = ot[k]; /* the true last value, kept */
+    ov[k + 1] = lv;
+    *m = k + 2;
+    return 0;
+}
+
 /* downsampleFloatAggrBatch: input chunks [c0, c1) into one AggrChunk appended to out. */
 static int aggr_batch(const ds_chunks *in, size_t c0, size_t c1, int64_t res, uint8_t flags,
                       ds_chunks *out, ds_work *w, st_err *err)
@@ -473,54 +515,21 @@ static int aggr_batch(const ds_chunks *in, size_t c0, size_t c1, int64_t res, ui
         minmax(ot, k, &mint, &maxt);
     }
 
-    /* ApplyCounterResetsSeriesIterator over the counter sub-chunks: a monotonic total; a sample
-     * at the previous one's timestamp only sets the last value (the raw last value a chunk
-     * ends with), one going back in time is skipped, NaNs are skipped */
+    /* ApplyCounterResetsSeriesIterator over the counter sub-chunks, then its windows: one pass
+     * (ds_counter_windows) unless a stamp is negative */
     const int a = CODEC_AGGR_COUNTER;
-    size_t total = in->off[a][c1] - in->off[a][c0], nb = 0;
-    if (work_buf(w, total))
+    size_t c0s = in->off[a][c0], total = in->off[a][c1] - c0s;
+    if (sample_room(out, a, total + 2))
         goto nomem;
-    int started = 0;
-    int64_t lt = 0;
-    double lv = 0, tv = 0;
-    for (size_t i = in->off[a][c0]; i < in->off[a][c1]; i++) {
-        int64_t t = in->t[a][i];
-        double v = in->v[a][i];
-        if (isnan(v))
-            continue;
-        if (!started) {
-            started = 1;
-            tv = v;
-        } else if (t > lt) {
-            tv += v >= lv ? v - lv : v;
-        } else {
-            if (t == lt)
-                lv = v;
-            continue;
-        }
-        lt = t;
-        lv = v;
-        w->bt[nb] = t;
-        w->bv[nb++] = tv;
-    }
-    /* expandChunkIterator finds nothing to drop once the first t is not negative: t ascends,
-     * and no total is a stale marker (NaNs were skipped; arithmetic makes only the default
-     * NaN) */
-    if (nb > 0 && w->bt[0] < 0)
-        nb = ds_expand(w->bt, w->bv, nb, w->bt, w->bv);
-    if (nb > 0) {
-        if (sample_room(out, a, nb + 2))
-            goto nomem;
-        int64_t *ot = out->t[a] + out->n[a];
-        double *ov = out->v[a] + out->n[a];
-        /* ascending: only a later t is kept */
-        size_t k = ds_window_reduce(w->bt, w->bv, nb, res, DS_REDUCE_COUNTER, 1, ot + 1, ov + 1);
-        ot[0] = w->bt[0]; /* the first raw value, kept */
-        ov[0] = w->bv[0];
-        ot[k + 1] = ot[k]; /* the true last value, kept */
-        ov[k + 1] = lv;
-        out->n[a] += k + 2;
-        minmax(ot + 1, k, &mint, &maxt);
+    int64_t *ot = out->t[a] + out->n[a];
+    double *ov = out->v[a] + out->n[a];
+    size_t m = ds_counter_windows(in->t[a] + c0s, in->v[a] + c0s, total, res, ot, ov);
+    if (m == SIZE_MAX &&
+        ds_counter_windows_passes(in->t[a] + c0s, in->v[a] + c0s, total, res, w, ot, ov, &m))
+        goto nomem;
+    if (m > 0) {
+        out->n[a] += m;
+        minmax(ot + 1, m - 2, &mint, &maxt);
     }
     if (mint == INT64_MAX) {
         /* nothing at all: drop what was pushed (nothing) and report as Thanos does */

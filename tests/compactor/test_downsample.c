@@ -924,7 +924,8 @@ static void wrun_free(wrun *r)
 }
 
 /* kernel 0: ds_windows alone; 1: ds_windows_exact then ds_windows; 2: the same with the
- * portable exact kernel. Returns the sample the exact kernel stopped at (n: none left). */
+ * portable exact kernel; 3: the portable ds_windows alone. Returns the sample the exact kernel
+ * stopped at (n: none left). */
 static size_t run_kernel(int kernel, const int64_t *t, const double *v, size_t n, int64_t res,
                          int sorted, wrun *r)
 {
@@ -935,7 +936,9 @@ static size_t run_kernel(int kernel, const int64_t *t, const double *v, size_t n
     else if (kernel == 2)
         ds_windows_exact_base(t, v, n, res, &o, &r->st);
     size_t stop = r->st.i;
-    if (r->st.i < n)
+    if (kernel == 3)
+        ds_windows_base(t, v, n, res, &o, &r->st);
+    else if (r->st.i < n)
         ds_windows(t, v, n, res, &o, &r->st);
     assert_int_equal(r->st.i, n);
     return stop;
@@ -952,8 +955,8 @@ static void downsample__exact_kernel_gives_the_scalar_windows_bit_for_bit(void *
     static const int64_t resolutions[] = {7, 1000, 15000, 60000, 300000, 3600000};
     int64_t *t = test_calloc(MAXN, sizeof(int64_t));
     double *v = test_calloc(MAXN, sizeof(double));
-    wrun r[3];
-    for (int k = 0; k < 3; k++)
+    wrun r[4];
+    for (int k = 0; k < 4; k++)
         wrun_alloc(&r[k], MAXN);
     size_t whole = 0, partial = 0, windows = 0;
     for (int round = 0; round < 3000; round++) {
@@ -1014,15 +1017,17 @@ static void downsample__exact_kernel_gives_the_scalar_windows_bit_for_bit(void *
         for (size_t i = 1; i < n; i++)
             ascending &= t[i] >= t[i - 1];
         int sorted = ascending && rnd() % 4 != 0;
-        for (int k = 0; k < 3; k++) {
+        for (int k = 0; k < 4; k++) {
             size_t stop = run_kernel(k, t, v, n, res, sorted, &r[k]);
             if (k == 0)
                 continue;
-            assert_true(stop <= bad);
-            if (kind <= 1 || kind == 3)
-                assert_int_equal(stop, n); /* small integers: every window */
-            whole += stop == n;
-            partial += stop > 0 && stop < n;
+            if (k < 3) {
+                assert_true(stop <= bad);
+                if (kind <= 1 || kind == 3)
+                    assert_int_equal(stop, n); /* small integers: every window */
+                whole += stop == n;
+                partial += stop > 0 && stop < n;
+            }
             assert_int_equal(r[k].st.k, r[0].st.k);
             for (size_t w = 0; w < r[0].st.k; w++) {
                 if (r[k].t[w] != r[0].t[w])
@@ -1041,7 +1046,7 @@ static void downsample__exact_kernel_gives_the_scalar_windows_bit_for_bit(void *
     print_message("%zu windows; exact kernel took %zu batches whole, %zu in part\n", windows, whole,
                   partial);
     assert_true(whole > 1000 && partial > 100);
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < 4; k++)
         wrun_free(&r[k]);
     test_free(t);
     test_free(v);
@@ -1080,6 +1085,61 @@ static void downsample__joint_reduce_is_four_single_reduces(void **state)
                 fail_msg("round %d: aggregate %d differs from ds_window_reduce", round, a);
         }
     }
+}
+
+/* ds_counter_windows gives in one pass what Thanos' three passes give
+ * (ds_counter_windows_passes: ApplyCounterResetsSeriesIterator, expandChunkIterator, the
+ * windows), to the bit: random counter samples with repeated stamps, stamps going back, NaNs,
+ * resets, infinities and signed zeros. Negative stamps first send the caller to the passes. */
+static void downsample__counter_windows_in_one_pass_as_in_three(void **state)
+{
+    (void)state;
+    enum { MAXN = 300 };
+    static const int64_t resolutions[] = {1, 1000, 300000, 3600000};
+    static const double odd[] = {NAN, INFINITY, -INFINITY, -0.0, 0.0, 1e300};
+    int64_t t[MAXN], ot[MAXN + 2], rt[MAXN + 2];
+    double v[MAXN], ov[MAXN + 2], rv[MAXN + 2];
+    size_t one = 0, none = 0, negative = 0;
+    ds_work w;
+    ds_work_init(&w);
+    for (int round = 0; round < 5000; round++) {
+        size_t n = 1 + rnd() % MAXN;
+        int64_t res = resolutions[rnd() % 4];
+        int64_t at = (int64_t)(rnd() % 10000000) - (rnd() % 8 == 0 ? 10000000 : 0);
+        double c = (double)(rnd() % 1000);
+        int64_t first = INT64_MIN; /* the first stamp with a value */
+        for (size_t i = 0; i < n; i++) {
+            unsigned r = (unsigned)(rnd() % 10);
+            at += r == 0 ? 0 : r == 1 ? -(int64_t)(rnd() % 100000) : (int64_t)(rnd() % 2000000);
+            t[i] = at;
+            c = rnd() % 10 == 0 ? (double)(rnd() % 100) : c + (double)(rnd() % 1000) / 8;
+            v[i] = rnd() % 30 == 0 || round % 100 == 0 ? odd[rnd() % 6] : c;
+            if (round % 100 == 0)
+                v[i] = NAN;
+            if (first == INT64_MIN && !isnan(v[i]))
+                first = t[i];
+        }
+        size_t want;
+        assert_int_equal(ds_counter_windows_passes(t, v, n, res, &w, rt, rv, &want), 0);
+        size_t got = ds_counter_windows(t, v, n, res, ot, ov);
+        if (first != INT64_MIN && first < 0) {
+            assert_true(got == SIZE_MAX);
+            negative++;
+            continue;
+        }
+        assert_int_equal(got, want);
+        if (got == 0) {
+            none++;
+            continue;
+        }
+        assert_memory_equal(ot, rt, got * sizeof(int64_t));
+        if (memcmp(ov, rv, got * sizeof(double)) != 0)
+            fail_msg("round %d: the counter differs from the three passes'", round);
+        one++;
+    }
+    ds_work_release(&w);
+    print_message("%zu in one pass, %zu all NaN, %zu negative first\n", one, none, negative);
+    assert_true(one > 3000 && none >= 40 && negative > 100);
 }
 
 /* DS_SHARED (raw windows of ascending samples) lets 5m -> 1h skip comparing and scanning the
@@ -1181,6 +1241,7 @@ int main(void)
         cmocka_unit_test(downsample__5m_then_1h_agrees_with_1h_from_raw),
         cmocka_unit_test(downsample__exact_kernel_gives_the_scalar_windows_bit_for_bit),
         cmocka_unit_test(downsample__joint_reduce_is_four_single_reduces),
+        cmocka_unit_test(downsample__counter_windows_in_one_pass_as_in_three),
         cmocka_unit_test(downsample__shared_chunks_downsample_as_unflagged_ones),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
