@@ -66,13 +66,14 @@ static void crc32c__hw_and_sw_agree_on_random_lengths_and_alignments(void **stat
 {
     if (!codec_crc32c_hw_available())
         skip();
-    enum { MAX = 4096 + 64 };
+    enum { MAX = 3 * 2048 * 3 + 64 }; /* past two of the three-stream blocks, long and short */
     uint8_t *buf = malloc(MAX);
     assert_non_null(buf);
     for (size_t i = 0; i < MAX; i++)
         buf[i] = (uint8_t)rnd();
-    /* Every length up to 300 at every alignment 0..15, then random spans. */
-    for (size_t len = 0; len <= 300; len++)
+    /* Every length up to 1200 (past three short three-stream blocks) at every alignment
+     * 0..15, then random spans. */
+    for (size_t len = 0; len <= 1200; len++)
         for (size_t al = 0; al < 16; al++) {
             uint32_t seed = (uint32_t)rnd();
             uint32_t a = codec_crc32c_sw(seed, buf + al, len);
