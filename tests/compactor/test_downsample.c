@@ -947,7 +947,8 @@ static size_t run_kernel(int kernel, const int64_t *t, const double *v, size_t n
 /* The exact (vector) kernel may take a window only when its result is the scalar one's to the
  * bit; random batches of integers, big integers around its bound, and integers spoilt by one
  * fraction, -0, NaN, stale marker or infinity, on regular, jittered, gappy, repeated and
- * unsorted timestamps, at several resolutions. */
+ * unsorted timestamps, at several resolutions. The scalar loop's portable build gives the same
+ * as the one ds_windows picks (VEX where the CPU has AVX2). */
 static void downsample__exact_kernel_gives_the_scalar_windows_bit_for_bit(void **state)
 {
     (void)state;
