@@ -163,7 +163,7 @@ void ds_windows(const int64_t *t, const double *v, size_t n, int64_t res, const 
         return;
     }
 #endif
-    windows_body(t, v, n, res, o, s);
+    ds_windows_base(t, v, n, res, o, s);
 }
 
 /* ---- the exact kernel ----------------------------------------------------------------------- */
