@@ -23,8 +23,22 @@
  */
 #define CODEC_MAX_VARINT_LEN 10
 
-size_t codec_put_uvarint(uint8_t *p, uint64_t v); /* p has room for 10 bytes; returns bytes */
-size_t codec_put_varint(uint8_t *p, int64_t v);
+/* p has room for 10 bytes; returns bytes. Inline: series entries and chunk heads write several
+ * a record, most of one or two bytes. */
+static inline size_t codec_put_uvarint(uint8_t *p, uint64_t v)
+{
+    size_t i = 0;
+    while (v >= 0x80) {
+        p[i++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[i++] = (uint8_t)v;
+    return i;
+}
+static inline size_t codec_put_varint(uint8_t *p, int64_t v)
+{
+    return codec_put_uvarint(p, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+}
 size_t codec_uvarint_len(uint64_t v);
 int codec_buf_uvarint(st_buf *b, uint64_t v);
 int codec_buf_varint(st_buf *b, int64_t v);

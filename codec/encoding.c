@@ -5,23 +5,6 @@
  */
 #include "codec.h"
 
-size_t codec_put_uvarint(uint8_t *p, uint64_t v)
-{
-    size_t i = 0;
-    while (v >= 0x80) {
-        p[i++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    p[i++] = (uint8_t)v;
-    return i;
-}
-
-size_t codec_put_varint(uint8_t *p, int64_t v)
-{
-    uint64_t u = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-    return codec_put_uvarint(p, u);
-}
-
 size_t codec_uvarint_len(uint64_t v)
 {
     size_t n = 1;

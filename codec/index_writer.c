@@ -102,7 +102,8 @@ struct codec_index_writer {
     unsigned followers;         /* writers following this one, and how many have closed */
     unsigned followers_closed;
 
-    st_buf entry; /* series entry body scratch */
+    st_buf entry;        /* series entry body scratch */
+    size_t entry_labels; /* bytes of its label part: its label count and symbol refs */
 };
 
 static int wfail(codec_index_writer *w, st_err *err, int code, const char *fmt, ...)
@@ -491,6 +492,9 @@ static void fmt_labels(char *buf, size_t size, const codec_label *l, uint32_t n)
         snprintf(buf + used, size - used, "}");
 }
 
+static int check_chunks(const codec_index_writer *w, const codec_chunk_meta *chunks, uint32_t nc,
+                        st_err *err);
+
 /* Resolves and checks a series' labels into w->cur; nothing is written. */
 static int check_series(codec_index_writer *w, const codec_label *labels, uint32_t nl,
                         const uint32_t *refs, const codec_chunk_meta *chunks, uint32_t nc,
@@ -560,6 +564,13 @@ static int check_series(codec_index_writer *w, const codec_label *labels, uint32
                               w->path, desc, c ? "sorts before" : "duplicates");
         }
     }
+    return check_chunks(w, chunks, nc, err);
+}
+
+/* A series' chunk metas: each in order after the one before, refs ascending. */
+static int check_chunks(const codec_index_writer *w, const codec_chunk_meta *chunks, uint32_t nc,
+                        st_err *err)
+{
     uint64_t last = w->last_chunk_ref;
     for (uint32_t i = 0; i < nc; i++) {
         const codec_chunk_meta *c = &chunks[i];
@@ -620,14 +631,25 @@ int codec_index_writer_add_series_refs(codec_index_writer *w, const codec_label 
                                        uint64_t *ref, st_err *err)
 {
     int rc = check_usable(w, err);
-    if (!rc)
-        rc = check_series(w, labels, nlabels, refs, chunks, nchunks, err);
     if (rc)
         return rc;
+    /* A follower given the refs of its leader's last series: the leader has checked those
+     * labels, and its entry starts with their bytes. */
+    const codec_index_writer *l = w->leader;
+    int same = l && refs && nlabels > 0 && nlabels <= w->refcap && l->nsyms == w->nsyms &&
+               l->entry_labels > 0 && l->nall == w->nall + 1 && l->nprev == nlabels &&
+               memcmp(l->prev, refs, 2 * (size_t)nlabels * sizeof(*refs)) == 0;
+    if (same) {
+        if ((rc = check_chunks(w, chunks, nchunks, err)))
+            return rc;
+        memcpy(w->cur, refs, 2 * (size_t)nlabels * sizeof(*refs));
+    } else if ((rc = check_series(w, labels, nlabels, refs, chunks, nchunks, err))) {
+        return rc;
+    }
     if (w->pairs_sorted)
         return st_err_set(err, ST_EINVAL, "write index %s: a series after its follower closed",
                           w->path);
-    if (w->leader && (rc = check_follows(w, nlabels, err)))
+    if (l && !same && (rc = check_follows(w, nlabels, err)))
         return rc;
     if (w->stage == STAGE_SYMBOLS && (rc = finish_symbols(w, err)))
         return rc;
@@ -644,9 +666,15 @@ int codec_index_writer_add_series_refs(codec_index_writer *w, const codec_label 
     if ((rc = st_buf_reserve(b, most)))
         return wfail(w, err, rc, "out of memory for a series entry");
     uint8_t *e = b->p;
-    e += codec_put_uvarint(e, nlabels);
-    for (uint32_t i = 0; i < 2 * nlabels; i++)
-        e += codec_put_uvarint(e, w->cur[i]);
+    if (same) {
+        memcpy(e, l->entry.p, l->entry_labels);
+        e += l->entry_labels;
+    } else {
+        e += codec_put_uvarint(e, nlabels);
+        for (uint32_t i = 0; i < 2 * nlabels; i++)
+            e += codec_put_uvarint(e, w->cur[i]);
+    }
+    w->entry_labels = (size_t)(e - b->p);
     e += codec_put_uvarint(e, nchunks);
     for (uint32_t i = 0; i < nchunks; i++) {
         const codec_chunk_meta *c = &chunks[i];

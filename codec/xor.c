@@ -347,6 +347,23 @@ static inline unsigned sample_dod(int64_t t, int64_t pt, int64_t td0, int64_t *t
     return dod_field(*dod, head);
 }
 
+/* Where a run from sample j >= 1 ends: the first sample from j on whose value is not prev or
+ * whose delta is not td. Four at a time while all four are (one test for the four). */
+static inline size_t run_end(const int64_t *t, const double *v, size_t j, size_t n, uint64_t prev,
+                             uint64_t td)
+{
+    for (; j + 4 <= n; j += 4) {
+        uint64_t d = 0;
+        for (size_t q = j; q < j + 4; q++)
+            d |= (dbl_bits(v[q]) ^ prev) | ((uint64_t)t[q] - (uint64_t)t[q - 1] - td);
+        if (d)
+            break;
+    }
+    while (j < n && dbl_bits(v[j]) == prev && (uint64_t)t[j] - (uint64_t)t[j - 1] == td)
+        j++;
+    return j;
+}
+
 /* Samples i..n-1 into K lanes (K and runs constants at every call); *prev_t and *tdelta hold
  * the timestamp state before sample i, and after the last on return. With runs (one lane), a
  * run of samples on the same delta with the same value is written at once: only where the
@@ -363,10 +380,7 @@ static inline __attribute__((always_inline)) void lanes_run(lane *L, const size_
         unsigned hlen = sample_dod(t[i], pt, td0, &td, &dod, &head);
         if (K == 1 && runs && hlen == 1 && dbl_bits(vp[0][i]) == L[0].prev) {
             /* a run: two zero bits a sample */
-            size_t j = i + 1;
-            while (j < n && dbl_bits(vp[0][j]) == L[0].prev &&
-                   (uint64_t)t[j] - (uint64_t)t[j - 1] == (uint64_t)td0)
-                j++;
+            size_t j = run_end(t, vp[0], i + 1, n, L[0].prev, (uint64_t)td0);
             size_t c = L[0].r + 2 * (j - i);
             memset(L[0].p + 1, 0, c >> 3); /* the byte holding the next bit is zero after it */
             L[0].p += c >> 3;

@@ -557,8 +557,38 @@ static void files_identical(const char *a, const char *b)
     free(y);
 }
 
+/* Series s's symbol refs in an index of t's symbols (sorted, each once). */
+static void tseries_refs(const tset *t, const tseries *s, uint32_t *refs)
+{
+    for (uint32_t i = 0; i < 2 * s->n; i++) {
+        codec_str x = i % 2 ? s->l[i / 2].value : s->l[i / 2].name;
+        size_t lo = 0, hi = t->nsyms;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (codec_str_cmp(t->syms[mid], x) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        assert_true(lo < t->nsyms && codec_str_cmp(t->syms[lo], x) == 0);
+        refs[i] = (uint32_t)lo;
+    }
+}
+
+/* Series s into w, by its labels or (refs) its symbol refs. */
+static int add_tseries(codec_index_writer *w, const tset *t, const tseries *s,
+                       const codec_chunk_meta *c, uint32_t nc, int refs, st_err *err)
+{
+    uint32_t r[2 * MAXL];
+    if (!refs)
+        return codec_index_writer_add_series(w, s->l, s->n, c, nc, NULL, err);
+    tseries_refs(t, s, r);
+    return codec_index_writer_add_series_refs(w, s->l, s->n, r, c, nc, NULL, err);
+}
+
 /* A follower (and two at once) writes the index it would have written alone, its own series
- * refs in the leader's postings, and the leader is unchanged by being followed. */
+ * refs in the leader's postings, and the leader is unchanged by being followed; with symbol refs
+ * given too (the follower then copies its leader's label bytes). */
 static void index__followers_write_the_index_they_would_alone(void **state)
 {
     (void)state;
@@ -575,7 +605,8 @@ static void index__followers_write_the_index_they_would_alone(void **state)
         tset_make(&t, sizes[sz]);
         st_err err;
         st_err_init(&err);
-        for (int nf = 1; nf <= 2; nf++) {
+        for (int round = 0; round < 4; round++) {
+            int nf = 1 + round % 2, refs = round >= 2; /* followers; by symbol refs */
             codec_index_writer *l, *f[2], *alone;
             writer_open(&l, lp, &t);
             writer_open(&alone, fa, &t);
@@ -588,10 +619,10 @@ static void index__followers_write_the_index_they_would_alone(void **state)
                 const tseries *s = &t.s[i];
                 codec_chunk_meta c[8];
                 uint32_t nc = follower_chunks(s, i, c, &ref);
-                if (codec_index_writer_add_series(l, s->l, s->n, s->c, s->nc, NULL, &err))
+                if (add_tseries(l, &t, s, s->c, s->nc, refs, &err))
                     fail_msg("leader, series %zu: %s", i, err.msg);
                 for (int k = 0; k < nf; k++)
-                    if (codec_index_writer_add_series(f[k], s->l, s->n, c, nc, NULL, &err))
+                    if (add_tseries(f[k], &t, s, c, nc, refs, &err))
                         fail_msg("follower %d, series %zu: %s", k, i, err.msg);
                 if (codec_index_writer_add_series(alone, s->l, s->n, c, nc, NULL, &err))
                     fail_msg("alone, series %zu: %s", i, err.msg);
@@ -673,6 +704,26 @@ static void index__followers_that_diverge_from_their_leader_fail(void **state)
     assert_int_equal(
         codec_index_writer_add_series(l, t.s[3].l, t.s[3].n, t.s[3].c, t.s[3].nc, NULL, &err),
         ST_EINVAL);
+    assert_int_equal(codec_index_writer_close(l, &err), 0);
+    codec_index_writer_free(l);
+    codec_index_writer_free(f);
+
+    /* by symbol refs: another series fails, so does the right one with chunks out of order */
+    writer_open(&l, lp, &t);
+    writer_open(&f, fp, &t);
+    assert_int_equal(codec_index_writer_follow(f, l, &err), 0);
+    assert_int_equal(add_tseries(l, &t, &t.s[0], t.s[0].c, t.s[0].nc, 1, &err), 0);
+    st_err_init(&err);
+    assert_int_equal(add_tseries(f, &t, &t.s[1], t.s[1].c, t.s[1].nc, 1, &err), ST_EINVAL);
+    assert_non_null(strstr(err.msg, fp));
+    assert_non_null(strstr(err.msg, lp));
+    codec_chunk_meta c[2] = {{.mint = 100, .maxt = 200, .ref = 8},
+                             {.mint = 150, .maxt = 300, .ref = 16}};
+    st_err_init(&err);
+    assert_int_equal(add_tseries(f, &t, &t.s[0], c, 2, 1, &err), ST_EINVAL);
+    assert_non_null(strstr(err.msg, "mint not above"));
+    assert_int_equal(add_tseries(f, &t, &t.s[0], c, 1, 1, &err), 0);
+    assert_int_equal(codec_index_writer_close(f, &err), 0);
     assert_int_equal(codec_index_writer_close(l, &err), 0);
     codec_index_writer_free(l);
     codec_index_writer_free(f);
