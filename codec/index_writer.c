@@ -61,6 +61,16 @@ typedef struct name_off {
     uint64_t off;
 } name_off;
 
+/* The postings log, in blocks freed as build_postings reads them. Per series: its label count,
+ * how many of its labels are not the previous series' label at the same place, then for each of
+ * those its place, name ref and value ref. */
+#define PLOG_WORDS 16384
+typedef struct plog {
+    struct plog *next;
+    size_t n, cap;
+    uint32_t d[];
+} plog;
+
 struct codec_index_writer {
     char *path;
     int fd;
@@ -81,7 +91,7 @@ struct codec_index_writer {
 
     uint32_t *prev; /* the last series as (name ref, value ref) pairs */
     uint32_t *cur;
-    uint32_t *prevpair; /* the index in pairs of each of its labels */
+    uint32_t *prevpair; /* the index in pairs of each of its labels (build_postings) */
     uint32_t *curpair;
     uint32_t nprev;
     uint32_t refcap;
@@ -97,6 +107,9 @@ struct codec_index_writer {
     uint32_t *slots; /* open addressing: pair index + 1, 0 = empty */
     size_t nslots;
     int pairs_sorted; /* by key, at close: no series may come after */
+
+    plog *log_head; /* the series' labels not as before, for build_postings */
+    plog *log_tail;
 
     codec_index_writer *leader; /* postings taken from it (codec_index_writer_follow) */
     unsigned followers;         /* writers following this one, and how many have closed */
@@ -249,6 +262,11 @@ void codec_index_writer_free(codec_index_writer *w)
             st_free(w->pairs[i].u.p);
     st_free(w->pairs);
     st_free(w->slots);
+    while (w->log_head) {
+        plog *n = w->log_head->next;
+        st_free(w->log_head);
+        w->log_head = n;
+    }
     st_free(w->all);
     st_free(w->prev);
     st_free(w->cur);
@@ -428,32 +446,46 @@ static int pair_as_before(const codec_index_writer *w, uint32_t i)
            w->cur[2 * i + 1] == w->prev[2 * i + 1];
 }
 
-/* The pairs of w->cur's labels that are not the previous series' are looked up in a table far
- * larger than the caches, each a miss on the slot and then on the pair: the slots are loaded
- * for all of them first, then their pairs, so that the misses of one series overlap. */
-static void prefetch_pairs(const codec_index_writer *w, uint32_t nl)
+/* Room for n more words at the log's tail: a new block (larger if need be) when it is full. */
+static int log_room(codec_index_writer *w, size_t n)
 {
-    size_t h[64];
-    uint32_t n = 0;
-    for (uint32_t i = 0; i < nl && n < 64; i++) {
+    if (w->log_tail && w->log_tail->cap - w->log_tail->n >= n)
+        return 0;
+    size_t cap = n > PLOG_WORDS ? n : PLOG_WORDS;
+    plog *b = st_malloc(sizeof(*b) + cap * sizeof(uint32_t));
+    if (!b)
+        return ST_ENOMEM;
+    b->next = NULL;
+    b->n = 0;
+    b->cap = cap;
+    if (w->log_tail)
+        w->log_tail->next = b;
+    else
+        w->log_head = b;
+    w->log_tail = b;
+    return 0;
+}
+
+/* w->cur's series into the log: its labels that are not the previous series' (pair_as_before).
+ * Its postings are built at close (build_postings): looking pairs up here, in a table the
+ * caller's own work keeps evicting, cost a cache miss or three a series. */
+static int log_series(codec_index_writer *w, uint32_t nl)
+{
+    if (log_room(w, 2 + 3 * (size_t)nl))
+        return ST_ENOMEM;
+    uint32_t *d = w->log_tail->d + w->log_tail->n, nc = 0;
+    d[0] = nl;
+    for (uint32_t i = 0; i < nl; i++) {
         if (pair_as_before(w, i))
             continue;
-        h[n] = slot_of((uint64_t)w->cur[2 * i] << 32 | w->cur[2 * i + 1], w->nslots);
-        __builtin_prefetch(&w->slots[h[n++]]);
+        d[2 + 3 * nc] = i;
+        d[3 + 3 * nc] = w->cur[2 * i];
+        d[4 + 3 * nc] = w->cur[2 * i + 1];
+        nc++;
     }
-    uint32_t at[64];
-    for (uint32_t i = 0; i < n; i++) {
-        at[i] = w->slots[h[i]];
-        if (at[i])
-            __builtin_prefetch(&w->pairs[at[i] - 1]);
-    }
-    /* and where each pair's next posting goes */
-    for (uint32_t i = 0; i < n; i++) {
-        if (!at[i])
-            continue;
-        pair *p = &w->pairs[at[i] - 1];
-        __builtin_prefetch(pair_refs(p) + p->n, 1);
-    }
+    d[1] = nc;
+    w->log_tail->n += 2 + 3 * (size_t)nc;
+    return 0;
 }
 
 /* Series ref onto the postings of pair idx. */
@@ -472,6 +504,41 @@ static int pair_push(codec_index_writer *w, uint32_t idx, uint32_t ref)
         p->cap = ncap;
     }
     pair_refs(p)[p->n++] = ref;
+    return 0;
+}
+
+/* The postings of every series logged (log_series), in order: series k is ordinal k. The log's
+ * blocks are freed as they are read. */
+static int build_postings(codec_index_writer *w)
+{
+    uint32_t ord = 0, nprev = 0;
+    int rc = 0;
+    while (w->log_head) {
+        plog *b = w->log_head;
+        for (size_t at = 0; at < b->n && !rc;) {
+            const uint32_t *d = b->d + at;
+            uint32_t nl = d[0], nc = d[1];
+            for (uint32_t i = 0; i < nl; i++)
+                w->curpair[i] = i < nprev ? w->prevpair[i] : UINT32_MAX;
+            for (uint32_t c = 0; c < nc && !rc; c++) {
+                const uint32_t *x = d + 2 + 3 * c;
+                rc = pair_find(w, (uint64_t)x[1] << 32 | x[2], &w->curpair[x[0]]);
+            }
+            for (uint32_t i = 0; i < nl && !rc; i++)
+                rc = pair_push(w, w->curpair[i], ord);
+            uint32_t *t = w->prevpair;
+            w->prevpair = w->curpair;
+            w->curpair = t;
+            nprev = nl;
+            ord++;
+            at += 2 + 3 * (size_t)nc;
+        }
+        if (rc)
+            return rc;
+        w->log_head = b->next;
+        st_free(b);
+    }
+    w->log_tail = NULL;
     return 0;
 }
 
@@ -704,27 +771,11 @@ int codec_index_writer_add_series_refs(codec_index_writer *w, const codec_label 
     }
     w->all[w->nall++] = sref;
     /* A follower's series is its leader's last one (checked before anything was written). */
-    if (!w->leader && w->nslots)
-        prefetch_pairs(w, nlabels);
-    for (uint32_t i = 0; i < nlabels && !rc && !w->leader; i++) {
-        uint32_t idx = 0;
-        if (pair_as_before(w, i))
-            idx = w->prevpair[i];
-        else
-            rc = pair_find(w, (uint64_t)w->cur[2 * i] << 32 | w->cur[2 * i + 1], &idx);
-        if (!rc)
-            rc = pair_push(w, idx, (uint32_t)(w->nall - 1));
-        w->curpair[i] = idx;
-    }
-    if (rc)
-        return wfail(w, err, rc, "%s for postings",
-                     rc == ST_ETOOBIG ? "too many label pairs" : "out of memory");
+    if (!w->leader && (rc = log_series(w, nlabels)))
+        return wfail(w, err, rc, "out of memory for postings");
     uint32_t *t = w->prev;
     w->prev = w->cur;
     w->cur = t;
-    t = w->prevpair;
-    w->prevpair = w->curpair;
-    w->curpair = t;
     w->nprev = nlabels;
     if (nchunks > 0)
         w->last_chunk_ref = chunks[nchunks - 1].ref;
@@ -787,6 +838,11 @@ static int write_tail(codec_index_writer *w, st_err *err)
      * ordinals) */
     codec_index_writer *src = w->leader ? w->leader : w;
     w->toc[TOC_LABEL_INDICES] = w->pos;
+    if (!src->pairs_sorted && (rc = build_postings(src))) {
+        src->failed = rc; /* its log is half read */
+        return wfail(w, err, rc, "%s for postings",
+                     rc == ST_ETOOBIG ? "too many label pairs" : "out of memory");
+    }
     if (!src->pairs_sorted && src->npairs > 0)
         qsort(src->pairs, src->npairs, sizeof(*src->pairs), pair_cmp);
     src->pairs_sorted = 1;
