@@ -406,7 +406,9 @@ void codec_series_iter_free(codec_series_iter *it);
 /* Streaming writer, byte-identical to Prometheus 2.42's index.Writer for the same input:
  * symbols (strictly ascending), then series (strictly ascending label sets, each written as it
  * comes), then close writes label indices, postings, label offset table, postings offset table
- * and TOC. Memory holds symbols and postings (index-sized), never all series entries. */
+ * and TOC. Memory holds symbols, postings and, until close builds the postings from it, a log
+ * of each series' labels that are not the previous series' (index-sized), never all series
+ * entries. */
 typedef struct codec_index_writer codec_index_writer;
 int codec_index_writer_create(codec_index_writer **out, const char *path, st_err *err);
 int codec_index_writer_add_symbol(codec_index_writer *w, codec_str sym, st_err *err);
