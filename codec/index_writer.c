@@ -657,13 +657,19 @@ static int check_chunks(const codec_index_writer *w, const codec_chunk_meta *chu
     return 0;
 }
 
-/* A follower's series must be the one its leader took last: the same symbol refs, and as many
- * series before it. */
+/* Whether refs (nl labels) are the series w's leader took last, with as many series before it. */
+static int leaders_last(const codec_index_writer *w, const uint32_t *refs, uint32_t nl)
+{
+    const codec_index_writer *l = w->leader;
+    return l->nall == w->nall + 1 && l->nprev == nl &&
+           memcmp(l->prev, refs, 2 * (size_t)nl * sizeof(*refs)) == 0;
+}
+
+/* A follower's series must be the one its leader took last. */
 static int check_follows(const codec_index_writer *w, uint32_t nl, st_err *err)
 {
     const codec_index_writer *l = w->leader;
-    if (l->nall != w->nall + 1 || l->nprev != nl ||
-        memcmp(l->prev, w->cur, 2 * (size_t)nl * sizeof(*w->cur)) != 0)
+    if (!leaders_last(w, w->cur, nl))
         return st_err_set(err, ST_EINVAL,
                           "write index %s: series %zu is not the one index %s took last", w->path,
                           w->nall + 1, l->path);
@@ -704,8 +710,7 @@ int codec_index_writer_add_series_refs(codec_index_writer *w, const codec_label 
      * labels, and its entry starts with their bytes. */
     const codec_index_writer *l = w->leader;
     int same = l && refs && nlabels > 0 && nlabels <= w->refcap && l->nsyms == w->nsyms &&
-               l->entry_labels > 0 && l->nall == w->nall + 1 && l->nprev == nlabels &&
-               memcmp(l->prev, refs, 2 * (size_t)nlabels * sizeof(*refs)) == 0;
+               l->entry_labels > 0 && leaders_last(w, refs, nlabels);
     if (same) {
         if ((rc = check_chunks(w, chunks, nchunks, err)))
             return rc;
