@@ -526,9 +526,120 @@ size_t ds_window_reduce4(const int64_t *t, const double *const v[4], size_t n, i
     return k;
 }
 
+#define RISING_TOP 2251799813685248.0 /* 2^51, up to where inexact() is exact */
+
+/* Whether samples [i, m) (i >= 1) rise as ds_counter_windows_rising needs: each stamp above the
+ * one before, each value an integer (inexact) and not below the one before (a NaN fails that
+ * too). */
+static int rising_tail(const int64_t *t, const double *v, size_t i, size_t m)
+{
+    uint64_t bad = 0;
+    for (; i < m; i++)
+        bad |= inexact(v[i]) | (uint64_t) !(v[i] >= v[i - 1]) | (uint64_t)(t[i] <= t[i - 1]);
+    return !bad;
+}
+
+#ifdef EXACT_AVX2
+/* rising_tail from 1, four samples a step. */
+__attribute__((target("avx2"))) static int rising_avx2(const int64_t *t, const double *v, size_t m)
+{
+    const __m256d vr = _mm256_set1_pd(ROUNDER);
+    __m256i bad = _mm256_setzero_si256(), ok = _mm256_set1_epi64x(-1);
+    size_t i = 1;
+    for (; i + 4 <= m; i += 4) {
+        __m256d x = _mm256_loadu_pd(v + i), p = _mm256_loadu_pd(v + i - 1);
+        __m256i u = _mm256_loadu_si256((const __m256i *)(const void *)(t + i));
+        __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)(t + i - 1));
+        __m256d r = _mm256_sub_pd(_mm256_add_pd(x, vr), vr);
+        bad = _mm256_or_si256(bad, _mm256_castpd_si256(_mm256_xor_pd(r, x)));
+        ok = _mm256_and_si256(ok, _mm256_castpd_si256(_mm256_cmp_pd(x, p, _CMP_GE_OQ)));
+        ok = _mm256_and_si256(ok, _mm256_cmpgt_epi64(u, q));
+    }
+    return _mm256_testz_si256(bad, bad) && _mm256_testc_si256(ok, _mm256_set1_epi64x(-1)) &&
+           rising_tail(t, v, i, m);
+}
+#endif
+
+/* Samples [0, m) (m >= 1) rise: rising_tail, the first value an integer too, and (with the
+ * values rising) the first and the last within 2^51. */
+static int rising(const int64_t *t, const double *v, size_t m, int avx2)
+{
+    if (inexact(v[0]) || !(v[0] >= -RISING_TOP && v[m - 1] <= RISING_TOP))
+        return 0;
+#ifdef EXACT_AVX2
+    if (avx2)
+        return rising_avx2(t, v, m);
+#endif
+    (void)avx2;
+    return rising_tail(t, v, 1, m);
+}
+
+/* ds_counter_windows for counters that only count: stamps that ascend from 0 on and values
+ * that are integers (not -0) of magnitude at most 2^51 and never go down, the last sample
+ * excepted when it repeats the stamp before it (it only sets the last value, and need only not
+ * be a NaN). That is the counter aggregate of a 5m block of a counter, or of a gauge of
+ * non-negative integers. Then each increase is exact and so is each running total: every total
+ * is its value, every running counter the last total, and each window's counter is the last
+ * value in it, bit for bit what ds_counter_windows' loop computes with its adds. SIZE_MAX when the
+ * samples are not such (n >= 2). */
+static size_t counter_windows_rising(const int64_t *t, const double *v, size_t n, int64_t res,
+                                     int64_t *ot, double *ov, int avx2)
+{
+    size_t m = t[n - 1] == t[n - 2] ? n - 1 : n; /* the samples that each make a total */
+    if (t[0] < 0 || v[n - 1] != v[n - 1] || !rising(t, v, m, avx2))
+        return SIZE_MAX;
+    int64_t wend = next_window_end(-1, t[0], res);
+    size_t k = 0;
+    ot[k] = t[0]; /* the first raw value, kept */
+    ov[k++] = v[0];
+    /* each window from its first sample s: the next starts at the first stamp past wend, where
+     * the window before put it (len samples on) if it is there */
+    for (size_t s = 0, len = 1;;) {
+        size_t e = s + len;
+        if (!(e < m && t[e] > wend && t[e - 1] <= wend))
+            for (e = s + 1; e < m && t[e] <= wend; e++)
+                ;
+        if (e == m)
+            break;
+        if (wend != -1) {
+            ot[k] = wend;
+            ov[k++] = v[e - 1];
+        }
+        wend = next_window_end(wend, t[e], res);
+        len = e - s;
+        s = e;
+    }
+    ot[k] = t[m - 1]; /* the last window, stamped with its last sample */
+    ov[k++] = v[m - 1];
+    ot[k] = t[m - 1]; /* the true last value, kept */
+    ov[k++] = v[n - 1];
+    return k;
+}
+
+size_t ds_counter_windows_rising(const int64_t *t, const double *v, size_t n, int64_t res,
+                                 int64_t *ot, double *ov)
+{
+#ifdef EXACT_AVX2
+    if (__builtin_cpu_supports("avx2"))
+        return counter_windows_rising(t, v, n, res, ot, ov, 1);
+#endif
+    return counter_windows_rising(t, v, n, res, ot, ov, 0);
+}
+
+size_t ds_counter_windows_rising_base(const int64_t *t, const double *v, size_t n, int64_t res,
+                                      int64_t *ot, double *ov)
+{
+    return counter_windows_rising(t, v, n, res, ot, ov, 0);
+}
+
 size_t ds_counter_windows(const int64_t *t, const double *v, size_t n, int64_t res, int64_t *ot,
                           double *ov)
 {
+    if (n >= 2) {
+        size_t k = ds_counter_windows_rising(t, v, n, res, ot, ov);
+        if (k != SIZE_MAX)
+            return k;
+    }
     size_t i = 0;
     while (i < n && isnan(v[i]))
         i++;

@@ -1143,6 +1143,84 @@ static void downsample__counter_windows_in_one_pass_as_in_three(void **state)
     assert_true(one > 3000 && none >= 40 && negative > 100);
 }
 
+/* Counters that only count take ds_counter_windows_rising, which gives the three passes'
+ * samples to the bit; one sample that breaks its rule (a fraction, a -0, a drop, a stamp that
+ * repeats or goes back, a NaN, a value past 2^51) sends it back to the loop, which still agrees. */
+static void downsample__rising_counters_take_the_short_way_to_the_same_bits(void **state)
+{
+    (void)state;
+    enum { MAXN = 300 };
+    static const int64_t resolutions[] = {1, 1000, 300000, 3600000};
+    int64_t t[MAXN], ot[MAXN + 2], rt[MAXN + 2];
+    double v[MAXN], ov[MAXN + 2], rv[MAXN + 2];
+    size_t rising = 0, refused = 0;
+    ds_work w;
+    ds_work_init(&w);
+    for (int round = 0; round < 6000; round++) {
+        size_t n = 2 + rnd() % (MAXN - 1);
+        int64_t res = resolutions[rnd() % 4];
+        int64_t at = (int64_t)(rnd() % 10000000);
+        double c = (double)(rnd() % 3 == 0 ? 0 : rnd() % 100000);
+        if (rnd() % 10 == 0)
+            c = 2251799813685248.0 - (double)(4000000 + rnd() % 4000000); /* near 2^51 */
+        for (size_t i = 0; i < n; i++) {
+            at += 1 + (int64_t)(rnd() % (rnd() % 2 ? 30000 : 2000000));
+            t[i] = at;
+            c += rnd() % 4 == 0 ? 0 : (double)(rnd() % 1000);
+            v[i] = c;
+        }
+        if (rnd() % 2) { /* the true last value at the last stamp again, as a 5m block has it */
+            t[n - 1] = t[n - 2];
+            v[n - 1] = (double)(rnd() % 100);
+        }
+        int broken = round % 3 == 0;
+        if (broken) {
+            size_t i = rnd() % n;
+            static const double odd[] = {0.5, -0.0, NAN, INFINITY, -1};
+            switch (rnd() % 4) {
+            case 0:
+                v[i] = odd[rnd() % 5];
+                break;
+            case 1:
+                v[i] = i > 0 ? v[i - 1] - 1 : -1; /* a drop: a reset */
+                break;
+            case 2:
+                t[i] = i > 0 ? t[i - 1] - (int64_t)(rnd() % 2) : -1; /* repeated, back, < 0 */
+                break;
+            default:
+                v[i] = 2251799813685248.0 + 2; /* past 2^51 */
+            }
+        }
+        size_t want;
+        assert_int_equal(ds_counter_windows_passes(t, v, n, res, &w, rt, rv, &want), 0);
+        size_t got = ds_counter_windows_rising(t, v, n, res, ot, ov);
+        int64_t bt[MAXN + 2];
+        double bv[MAXN + 2];
+        size_t base = ds_counter_windows_rising_base(t, v, n, res, bt, bv);
+        assert_int_equal(base, got);
+        if (got != SIZE_MAX && (memcmp(bt, ot, got * sizeof(int64_t)) != 0 ||
+                                memcmp(bv, ov, got * sizeof(double)) != 0))
+            fail_msg("round %d: the portable build differs from the AVX2 one", round);
+        if (got == SIZE_MAX) {
+            if (!broken)
+                fail_msg("round %d: a rising counter was refused", round);
+            refused++;
+            got = ds_counter_windows(t, v, n, res, ot, ov);
+            if (got == SIZE_MAX)
+                continue; /* a negative first stamp: the caller takes the passes */
+        } else {
+            rising++;
+        }
+        assert_int_equal(got, want);
+        assert_memory_equal(ot, rt, got * sizeof(int64_t));
+        if (memcmp(ov, rv, got * sizeof(double)) != 0)
+            fail_msg("round %d: the counter differs from the three passes'", round);
+    }
+    ds_work_release(&w);
+    print_message("%zu rising, %zu refused\n", rising, refused);
+    assert_true(rising > 4000 && refused > 1200);
+}
+
 /* DS_SHARED (raw windows of ascending samples) lets 5m -> 1h skip comparing and scanning the
  * stamps and values: the claim holds on every flagged chunk, and 1h from the flagged chunks
  * equals 1h from the same chunks unflagged, bit for bit, NaNs and infinities included. */
@@ -1243,6 +1321,7 @@ int main(void)
         cmocka_unit_test(downsample__exact_kernel_gives_the_scalar_windows_bit_for_bit),
         cmocka_unit_test(downsample__joint_reduce_is_four_single_reduces),
         cmocka_unit_test(downsample__counter_windows_in_one_pass_as_in_three),
+        cmocka_unit_test(downsample__rising_counters_take_the_short_way_to_the_same_bits),
         cmocka_unit_test(downsample__shared_chunks_downsample_as_unflagged_ones),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
