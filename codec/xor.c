@@ -347,11 +347,39 @@ static inline unsigned sample_dod(int64_t t, int64_t pt, int64_t td0, int64_t *t
     return dod_field(*dod, head);
 }
 
+static int use_vector = 1; /* codec_xor_enc_vector */
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define LANES4_AVX2 1
+/* run_end's four-at-a-time loop in one AVX2 compare a step (see run_end). */
+__attribute__((target("avx2"))) static size_t
+run_end_avx2(const int64_t *t, const double *v, size_t j, size_t n, uint64_t prev, uint64_t td)
+{
+    const __m256i vp = _mm256_set1_epi64x((long long)prev), vt = _mm256_set1_epi64x((long long)td);
+    for (; j + 4 <= n; j += 4) {
+        __m256i x =
+            _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)(v + j)), vp);
+        __m256i d = _mm256_sub_epi64(
+            _mm256_sub_epi64(_mm256_loadu_si256((const __m256i *)(const void *)(t + j)),
+                             _mm256_loadu_si256((const __m256i *)(const void *)(t + j - 1))),
+            vt);
+        __m256i o = _mm256_or_si256(x, d);
+        if (!_mm256_testz_si256(o, o))
+            break;
+    }
+    return j;
+}
+#endif
+
 /* Where a run from sample j >= 1 ends: the first sample from j on whose value is not prev or
  * whose delta is not td. Four at a time while all four are (one test for the four). */
 static inline size_t run_end(const int64_t *t, const double *v, size_t j, size_t n, uint64_t prev,
                              uint64_t td)
 {
+#ifdef LANES4_AVX2
+    if (use_vector && __builtin_cpu_supports("avx2"))
+        j = run_end_avx2(t, v, j, n, prev, td);
+#endif
     for (; j + 4 <= n; j += 4) {
         uint64_t d = 0;
         for (size_t q = j; q < j + 4; q++)
@@ -405,8 +433,7 @@ static inline __attribute__((always_inline)) void lanes_run(lane *L, const size_
     *tdelta = td0;
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#define LANES4_AVX2 1
+#ifdef LANES4_AVX2
 /* ---- four lanes in one AVX2 vector ----
  *
  * lanes_run(L, 4, ...) with each lane's state in one 64-bit element: the value fields of the
@@ -561,8 +588,6 @@ __attribute__((target("avx2"))) static void lanes4_avx2(lane *L, const double *c
     *tdelta = td0;
 }
 #endif
-
-static int use_vector = 1; /* codec_xor_enc_vector */
 
 /* Where a chunk can need its bytes for n more samples: samples 0 and 1 (a 10-byte varint,
  * 8 bytes, a 10-byte uvarint and a 77-bit value field), at most 145 bits for each later one,

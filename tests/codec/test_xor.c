@@ -1138,17 +1138,19 @@ static void xor__repeats_batch_writes_runs_as_single_appends_do(void **state)
     enum { N = 3000 };
     static int64_t t[N];
     static double v[N];
-    size_t run = 1, left = 1;
+    size_t run = 1, left = 1, breaks = 0;
     double x = 20.0;
     int64_t at = 1700000000000ll;
     for (size_t i = 0; i < N; i++) {
         if (--left == 0) {
             run = run % 71 + 1;
             left = run;
-            if (i % 3 != 1)
+            /* by turns a new value, a jittered stamp (a dod field), or both */
+            if (breaks % 3 != 1)
                 x += 1.0;
-            if (i % 3 != 0)
-                at += 7; /* a dod field */
+            if (breaks % 3 != 0)
+                at += 7;
+            breaks++;
         }
         at += 15000;
         t[i] = at;
@@ -1168,16 +1170,22 @@ static void xor__repeats_batch_writes_runs_as_single_appends_do(void **state)
     codec_xor_enc_reset(&got);
     assert_int_equal(codec_xor_enc_append_batch(&got, t, v, N), 0);
     expect_same_chunks("runs, plain batch", &got, &want, 1);
-    for (size_t cut = 0; cut < 200; cut += 7) {
-        size_t cut2 = cut + 1 + (cut * 13) % 300;
-        codec_xor_enc_reset(&got); /* its buffer dirtied with other bytes first */
-        assert_int_equal(codec_xor_enc_append_batch(&got, t, noisy, N), 0);
-        codec_xor_enc_reset(&got);
-        assert_int_equal(codec_xor_enc_append_batch_repeats(&got, t, v, cut), 0);
-        assert_int_equal(codec_xor_enc_append_batch_repeats(&got, t + cut, v + cut, cut2 - cut), 0);
-        assert_int_equal(codec_xor_enc_append_batch_repeats(&got, t + cut2, v + cut2, N - cut2), 0);
-        expect_same_chunks("runs", &got, &want, 1);
+    for (int vec = 1; vec >= 0; vec--) { /* the AVX2 run scan where there is one, and without */
+        codec_xor_enc_vector(vec);
+        for (size_t cut = 0; cut < 200; cut += 7) {
+            size_t cut2 = cut + 1 + (cut * 13) % 300;
+            codec_xor_enc_reset(&got); /* its buffer dirtied with other bytes first */
+            assert_int_equal(codec_xor_enc_append_batch(&got, t, noisy, N), 0);
+            codec_xor_enc_reset(&got);
+            assert_int_equal(codec_xor_enc_append_batch_repeats(&got, t, v, cut), 0);
+            assert_int_equal(codec_xor_enc_append_batch_repeats(&got, t + cut, v + cut, cut2 - cut),
+                             0);
+            assert_int_equal(codec_xor_enc_append_batch_repeats(&got, t + cut2, v + cut2, N - cut2),
+                             0);
+            expect_same_chunks(vec ? "runs" : "runs, no vector", &got, &want, 1);
+        }
     }
+    codec_xor_enc_vector(1);
     codec_xor_enc_release(&got);
     codec_xor_enc_release(&want);
 }
