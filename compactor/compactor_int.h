@@ -505,19 +505,20 @@ size_t ds_window_reduce4(const int64_t *t, const double *const v[4], size_t n, i
  * expandChunkIterator to drop first: take the two passes then). */
 size_t ds_counter_windows(const int64_t *t, const double *v, size_t n, int64_t res, int64_t *ot,
                           double *ov);
-/* ds_counter_windows' short way, which it takes first: for counters that only count (stamps
- * ascending from 0, integer values of magnitude at most 2^51 that never go down; see
- * ds_window.c), the same samples to the bit; SIZE_MAX for any other samples (n >= 2). */
-size_t ds_counter_windows_rising(const int64_t *t, const double *v, size_t n, int64_t res,
-                                 int64_t *ot, double *ov);
-/* The portable build of it (ds_counter_windows_rising checks in AVX2 where the CPU has it). */
-size_t ds_counter_windows_rising_base(const int64_t *t, const double *v, size_t n, int64_t res,
-                                      int64_t *ot, double *ov);
 /* The same in the three passes Thanos makes (the totals into w's arrays, expandChunkIterator
  * over them, then the windows), for any stamps: *m gets the samples written (0 for none).
  * 0 or ST_ENOMEM. */
 int ds_counter_windows_passes(const int64_t *t, const double *v, size_t n, int64_t res, ds_work *w,
                               int64_t *ot, double *ov, size_t *m);
+/* ds_counter_windows' short way, which it takes first: for counters that only count (stamps
+ * ascending from 0, integer values of magnitude at most 2^51 that never go down; see
+ * ds_window.c), the same samples to the bit; SIZE_MAX for any other
+ * samples, and for fewer than two. */
+size_t ds_counter_windows_rising(const int64_t *t, const double *v, size_t n, int64_t res,
+                                 int64_t *ot, double *ov);
+/* The portable build of it (ds_counter_windows_rising checks in AVX2 where the CPU has it). */
+size_t ds_counter_windows_rising_base(const int64_t *t, const double *v, size_t n, int64_t res,
+                                      int64_t *ot, double *ov);
 
 /* ---- run history (history.c) -----------------------------------------------------------------
  * Each `strata run` (each shard) keeps what it planned and what became of every action in one

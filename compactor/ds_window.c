@@ -580,11 +580,13 @@ static int rising(const int64_t *t, const double *v, size_t m, int avx2)
  * be a NaN). That is the counter aggregate of a 5m block of a counter, or of a gauge of
  * non-negative integers. Then each increase is exact and so is each running total: every total
  * is its value, every running counter the last total, and each window's counter is the last
- * value in it, bit for bit what ds_counter_windows' loop computes with its adds. SIZE_MAX when the
- * samples are not such (n >= 2). */
+ * value in it, bit for bit what ds_counter_windows' loop computes with its adds. SIZE_MAX when
+ * the samples are not such, or fewer than two. */
 static size_t counter_windows_rising(const int64_t *t, const double *v, size_t n, int64_t res,
                                      int64_t *ot, double *ov, int avx2)
 {
+    if (n < 2)
+        return SIZE_MAX;
     size_t m = t[n - 1] == t[n - 2] ? n - 1 : n; /* the samples that each make a total */
     if (t[0] < 0 || v[n - 1] != v[n - 1] || !rising(t, v, m, avx2))
         return SIZE_MAX;
@@ -635,11 +637,9 @@ size_t ds_counter_windows_rising_base(const int64_t *t, const double *v, size_t 
 size_t ds_counter_windows(const int64_t *t, const double *v, size_t n, int64_t res, int64_t *ot,
                           double *ov)
 {
-    if (n >= 2) {
-        size_t k = ds_counter_windows_rising(t, v, n, res, ot, ov);
-        if (k != SIZE_MAX)
-            return k;
-    }
+    size_t quick = ds_counter_windows_rising(t, v, n, res, ot, ov);
+    if (quick != SIZE_MAX)
+        return quick;
     size_t i = 0;
     while (i < n && isnan(v[i]))
         i++;
