@@ -503,12 +503,58 @@ __attribute__((target("avx2"))) static inline __m256i vexp32(__m256i x)
     return _mm256_srli_epi64(_mm256_castpd_si256(d), 52);
 }
 
+/* Sample i of the four lanes' values. */
+__attribute__((target("avx2"))) static inline __m256i
+lane4_load(const double *v0, const double *v1, const double *v2, const double *v3, size_t i)
+{
+    return _mm256_castpd_si256(_mm256_set_m128d(_mm_loadh_pd(_mm_load_sd(v2 + i), v3 + i),
+                                                _mm_loadh_pd(_mm_load_sd(v0 + i), v1 + i)));
+}
+
+/* The value fields of the four lanes' values vb, each after the dod field: its hlen bits (hl)
+ * left-aligned in head; bit is the control bit 1 just after them. */
+__attribute__((target("avx2"))) static inline __attribute__((always_inline)) void
+lane4_value(vstate *s, __m256i vb, __m256i hl, __m256i head, __m256i bit)
+{
+    const __m256i zero = _mm256_setzero_si256(), ones = _mm256_set1_epi64x(-1);
+    const __m256i lo32 = _mm256_set1_epi64x(0xFFFFFFFFll);
+    __m256i x = _mm256_xor_si256(vb, s->prev);
+    s->prev = vb;
+    __m256i z = _mm256_cmpeq_epi64(x, zero);
+    __m256i ru = _mm256_cmpeq_epi64(_mm256_and_si256(x, s->out), zero); /* z or reuse */
+    /* a new window's clamped leading and trailing zeros, significant bits and control */
+    __m256i hi = _mm256_srli_epi64(x, 32);
+    __m256i lead = _mm256_min_epu32(_mm256_sub_epi64(_mm256_set1_epi64x(1054), vexp32(hi)),
+                                    _mm256_set1_epi64x(31));
+    __m256i low = _mm256_and_si256(x, _mm256_sub_epi64(zero, x));
+    __m256i lowhi = _mm256_srli_epi64(low, 32);
+    __m256i trail = _mm256_add_epi64(
+        _mm256_sub_epi64(vexp32(_mm256_and_si256(_mm256_or_si256(low, lowhi), lo32)),
+                         _mm256_set1_epi64x(1023)),
+        _mm256_andnot_si256(_mm256_cmpeq_epi64(lowhi, zero), _mm256_set1_epi64x(32)));
+    __m256i sig = _mm256_sub_epi64(_mm256_sub_epi64(_mm256_set1_epi64x(64), lead), trail);
+    __m256i ctl = _mm256_or_si256(
+        _mm256_or_si256(_mm256_set1_epi64x((long long)(3ull << 62)), _mm256_slli_epi64(lead, 57)),
+        _mm256_slli_epi64(_mm256_and_si256(sig, _mm256_set1_epi64x(63)), 51));
+    __m256i nout = _mm256_xor_si256(
+        _mm256_and_si256(_mm256_srlv_epi64(ones, lead), _mm256_sllv_epi64(ones, trail)), ones);
+    /* the field: the dod prefix, then 0 | 10 + window bits | 11 + header + bits */
+    __m256i pre = _mm256_or_si256(
+        head, _mm256_blendv_epi8(_mm256_srlv_epi64(ctl, hl), _mm256_andnot_si256(z, bit), ru));
+    __m256i plen =
+        _mm256_add_epi64(hl, _mm256_blendv_epi8(_mm256_set1_epi64x(13),
+                                                _mm256_add_epi64(_mm256_set1_epi64x(2), z), ru));
+    s->wl = _mm256_blendv_epi8(lead, s->wl, ru);
+    s->ws = _mm256_blendv_epi8(sig, s->ws, ru);
+    s->out = _mm256_blendv_epi8(nout, s->out, ru);
+    vfield(s, pre, plen, _mm256_sllv_epi64(x, s->wl), _mm256_andnot_si256(z, s->ws));
+}
+
 __attribute__((target("avx2"))) static void lanes4_avx2(lane *L, const double *const *vp,
                                                         const int64_t *t, size_t i, size_t n,
                                                         int64_t *prev_t, int64_t *tdelta)
 {
-    const __m256i zero = _mm256_setzero_si256(), ones = _mm256_set1_epi64x(-1);
-    const __m256i lo32 = _mm256_set1_epi64x(0xFFFFFFFFll);
+    const __m256i zero = _mm256_setzero_si256();
     vstate s;
     s.p = vset((uintptr_t)L[0].p, (uintptr_t)L[1].p, (uintptr_t)L[2].p, (uintptr_t)L[3].p);
     s.r = vset(L[0].r, L[1].r, L[2].r, L[3].r);
@@ -520,6 +566,25 @@ __attribute__((target("avx2"))) static void lanes4_avx2(lane *L, const double *c
     s.prev = vset(L[0].prev, L[1].prev, L[2].prev, L[3].prev);
     const double *v0 = vp[0], *v1 = vp[1], *v2 = vp[2], *v3 = vp[3];
     int64_t pt = *prev_t, td0 = *tdelta;
+    /* Samples on the delta before them (window stamps are): their dod field is the bit 0, so
+     * the loop for them takes it as a constant. The rest go one by one as the dods say. */
+    size_t reg = i;
+    if (i < n && (uint64_t)t[i] - (uint64_t)pt == (uint64_t)td0) {
+        const __m256i vt = _mm256_set1_epi64x(td0);
+        for (reg = i + 1; reg + 4 <= n; reg += 4) {
+            __m256i d =
+                _mm256_sub_epi64(_mm256_loadu_si256((const __m256i *)(const void *)(t + reg)),
+                                 _mm256_loadu_si256((const __m256i *)(const void *)(t + reg - 1)));
+            if (_mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpeq_epi64(d, vt))) != 0xF)
+                break;
+        }
+        while (reg < n && (uint64_t)t[reg] - (uint64_t)t[reg - 1] == (uint64_t)td0)
+            reg++;
+        const __m256i hl = _mm256_set1_epi64x(1), bit = _mm256_set1_epi64x(1ll << 62);
+        for (; i < reg; i++)
+            lane4_value(&s, lane4_load(v0, v1, v2, v3, i), hl, zero, bit);
+        pt = t[reg - 1];
+    }
     for (; i < n; i++) {
         int64_t td, dod;
         uint64_t head;
@@ -529,44 +594,9 @@ __attribute__((target("avx2"))) static void lanes4_avx2(lane *L, const double *c
                    _mm256_set1_epi64x(dod), _mm256_set1_epi64x(64));
             head = 0;
         }
-        __m256i x = _mm256_castpd_si256(_mm256_set_m128d(
-            _mm_loadh_pd(_mm_load_sd(v2 + i), v3 + i), _mm_loadh_pd(_mm_load_sd(v0 + i), v1 + i)));
-        __m256i vb = x;
-        x = _mm256_xor_si256(x, s.prev);
-        s.prev = vb;
-        __m256i z = _mm256_cmpeq_epi64(x, zero);
-        __m256i ru = _mm256_cmpeq_epi64(_mm256_and_si256(x, s.out), zero); /* z or reuse */
-        /* a new window's clamped leading and trailing zeros, significant bits and control */
-        __m256i hi = _mm256_srli_epi64(x, 32);
-        __m256i lead = _mm256_min_epu32(_mm256_sub_epi64(_mm256_set1_epi64x(1054), vexp32(hi)),
-                                        _mm256_set1_epi64x(31));
-        __m256i low = _mm256_and_si256(x, _mm256_sub_epi64(zero, x));
-        __m256i lowhi = _mm256_srli_epi64(low, 32);
-        __m256i trail = _mm256_add_epi64(
-            _mm256_sub_epi64(vexp32(_mm256_and_si256(_mm256_or_si256(low, lowhi), lo32)),
-                             _mm256_set1_epi64x(1023)),
-            _mm256_andnot_si256(_mm256_cmpeq_epi64(lowhi, zero), _mm256_set1_epi64x(32)));
-        __m256i sig = _mm256_sub_epi64(_mm256_sub_epi64(_mm256_set1_epi64x(64), lead), trail);
-        __m256i ctl =
-            _mm256_or_si256(_mm256_or_si256(_mm256_set1_epi64x((long long)(3ull << 62)),
-                                            _mm256_slli_epi64(lead, 57)),
-                            _mm256_slli_epi64(_mm256_and_si256(sig, _mm256_set1_epi64x(63)), 51));
-        __m256i nout = _mm256_xor_si256(
-            _mm256_and_si256(_mm256_srlv_epi64(ones, lead), _mm256_sllv_epi64(ones, trail)), ones);
-        /* the field: the dod prefix, then 0 | 10 + window bits | 11 + header + bits */
-        __m256i hl = _mm256_set1_epi64x(hlen);
-        __m256i pre = _mm256_or_si256(
-            _mm256_set1_epi64x((long long)head),
-            _mm256_blendv_epi8(
-                _mm256_srlv_epi64(ctl, hl),
-                _mm256_andnot_si256(z, _mm256_set1_epi64x((long long)((1ull << 63) >> hlen))), ru));
-        __m256i plen = _mm256_add_epi64(
-            hl, _mm256_blendv_epi8(_mm256_set1_epi64x(13),
-                                   _mm256_add_epi64(_mm256_set1_epi64x(2), z), ru));
-        s.wl = _mm256_blendv_epi8(lead, s.wl, ru);
-        s.ws = _mm256_blendv_epi8(sig, s.ws, ru);
-        s.out = _mm256_blendv_epi8(nout, s.out, ru);
-        vfield(&s, pre, plen, _mm256_sllv_epi64(x, s.wl), _mm256_andnot_si256(z, s.ws));
+        lane4_value(&s, lane4_load(v0, v1, v2, v3, i), _mm256_set1_epi64x(hlen),
+                    _mm256_set1_epi64x((long long)head),
+                    _mm256_set1_epi64x((long long)((1ull << 63) >> hlen)));
         pt = t[i];
         td0 = td;
     }

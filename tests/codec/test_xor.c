@@ -1217,6 +1217,13 @@ static void xor__shared_batch_matches_separate_batches_on_random_series(void **s
         if (r < 40) /* 0 to 4 samples: every path through samples 0 and 1 */
             for (size_t i = 0; i < n; i++)
                 t[i] = 1000 * (int64_t)i + (int64_t)(rnd() % 3);
+        if (r >= 40 && r % 4 == 1) {
+            /* window stamps: one delta throughout (one dod field of 0 bits after another),
+             * broken at up to two places by a delta of its own */
+            size_t b1 = rnd() % (n + 1), b2 = rnd() % (n + 1);
+            for (size_t i = 1; i < n; i++)
+                t[i] = t[i - 1] + 300000 + (i == b1 ? 7 : 0) - (i == b2 ? 1000 : 0);
+        }
         for (size_t j = 0; j < k; j++) {
             int kind = (int)(rnd() % 8);
             uint64_t x = j == 0 && r >= 40 ? 0 : rnd();
