@@ -351,23 +351,34 @@ static int use_vector = 1; /* codec_xor_enc_vector */
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define LANES4_AVX2 1
-/* run_end's four-at-a-time loop in one AVX2 compare a step (see run_end). */
-__attribute__((target("avx2"))) static size_t
-run_end_avx2(const int64_t *t, const double *v, size_t j, size_t n, uint64_t prev, uint64_t td)
+/* From sample j >= 1, four samples a step while all four are on delta td and, with values,
+ * hold the value prev: where the first step that is not stops (the scalar loops go on from
+ * there). */
+__attribute__((target("avx2"))) static inline __attribute__((always_inline)) size_t
+scan_avx2(const int64_t *t, const double *v, size_t j, size_t n, uint64_t prev, uint64_t td,
+          int values)
 {
     const __m256i vp = _mm256_set1_epi64x((long long)prev), vt = _mm256_set1_epi64x((long long)td);
     for (; j + 4 <= n; j += 4) {
-        __m256i x =
-            _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)(v + j)), vp);
-        __m256i d = _mm256_sub_epi64(
+        __m256i o = _mm256_sub_epi64(
             _mm256_sub_epi64(_mm256_loadu_si256((const __m256i *)(const void *)(t + j)),
                              _mm256_loadu_si256((const __m256i *)(const void *)(t + j - 1))),
             vt);
-        __m256i o = _mm256_or_si256(x, d);
+        if (values)
+            o = _mm256_or_si256(
+                o,
+                _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)(v + j)), vp));
         if (!_mm256_testz_si256(o, o))
             break;
     }
     return j;
+}
+
+/* run_end's four-at-a-time loop (see run_end). */
+__attribute__((target("avx2"))) static size_t
+run_end_avx2(const int64_t *t, const double *v, size_t j, size_t n, uint64_t prev, uint64_t td)
+{
+    return scan_avx2(t, v, j, n, prev, td, 1);
 }
 #endif
 
@@ -570,14 +581,7 @@ __attribute__((target("avx2"))) static void lanes4_avx2(lane *L, const double *c
      * the loop for them takes it as a constant. The rest go one by one as the dods say. */
     size_t reg = i;
     if (i < n && (uint64_t)t[i] - (uint64_t)pt == (uint64_t)td0) {
-        const __m256i vt = _mm256_set1_epi64x(td0);
-        for (reg = i + 1; reg + 4 <= n; reg += 4) {
-            __m256i d =
-                _mm256_sub_epi64(_mm256_loadu_si256((const __m256i *)(const void *)(t + reg)),
-                                 _mm256_loadu_si256((const __m256i *)(const void *)(t + reg - 1)));
-            if (_mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpeq_epi64(d, vt))) != 0xF)
-                break;
-        }
+        reg = scan_avx2(t, NULL, i + 1, n, 0, (uint64_t)td0, 0);
         while (reg < n && (uint64_t)t[reg] - (uint64_t)t[reg - 1] == (uint64_t)td0)
             reg++;
         const __m256i hl = _mm256_set1_epi64x(1), bit = _mm256_set1_epi64x(1ll << 62);

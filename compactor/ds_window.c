@@ -594,13 +594,10 @@ static size_t counter_windows_rising(const int64_t *t, const double *v, size_t n
     size_t k = 0;
     ot[k] = t[0]; /* the first raw value, kept */
     ov[k++] = v[0];
-    /* each window from its first sample s: the next starts at the first stamp past wend, where
-     * the window before put it (len samples on) if it is there */
+    /* each window from its first sample s to the first stamp past wend (window_span) */
     for (size_t s = 0, len = 1;;) {
-        size_t e = s + len;
-        if (!(e < m && t[e] > wend && t[e - 1] <= wend))
-            for (e = s + 1; e < m && t[e] <= wend; e++)
-                ;
+        size_t e;
+        window_span(t, m, s, wend, len, 1, &e);
         if (e == m)
             break;
         if (wend != -1) {
