@@ -251,29 +251,44 @@ __attribute__((target("avx2"))) static int exact_group4_avx2(const double *v, si
     __m256d vmn = _mm256_set1_pd(DBL_MAX), vmx = _mm256_set1_pd(-DBL_MAX);
     __m256d bad = _mm256_setzero_pd();
     __m256d p = _mm256_setr_pd(b0[-1], b1[-1], b2[-1], b3[-1]);
-#define EXACT_STEP(x)                                                                              \
+/* One sample of each window into bad, min and max; sets Q to its counter step's subtrahend
+ * (the sample before it where that is not above it, else 0). */
+#define EXACT_STEP(x, Q)                                                                           \
     do {                                                                                           \
         __m256d x_ = (x);                                                                          \
         bad = _mm256_or_pd(bad, _mm256_xor_pd(_mm256_sub_pd(_mm256_add_pd(x_, vr), vr), x_));      \
-        vs = _mm256_add_pd(vs, x_);                                                                \
         vmn = _mm256_min_pd(x_, vmn);                                                              \
         vmx = _mm256_max_pd(x_, vmx);                                                              \
-        vq = _mm256_add_pd(vq, _mm256_and_pd(p, _mm256_cmp_pd(x_, p, _CMP_GE_OQ)));                \
+        Q = _mm256_and_pd(p, _mm256_cmp_pd(x_, p, _CMP_GE_OQ));                                    \
         p = x_;                                                                                    \
     } while (0)
     size_t j = 0;
+    /* the four samples' values and subtrahends are added in pairs before they go into vs and
+     * vq: one add per four samples on each sum's chain instead of four (exact integers: the
+     * order is free), and registers enough that GCC no longer keeps vq on the stack */
     for (; j + 4 <= L; j += 4) {
         __m256d r0 = _mm256_loadu_pd(b0 + j), r1 = _mm256_loadu_pd(b1 + j);
         __m256d r2 = _mm256_loadu_pd(b2 + j), r3 = _mm256_loadu_pd(b3 + j);
         __m256d lo01 = _mm256_unpacklo_pd(r0, r1), hi01 = _mm256_unpackhi_pd(r0, r1);
         __m256d lo23 = _mm256_unpacklo_pd(r2, r3), hi23 = _mm256_unpackhi_pd(r2, r3);
-        EXACT_STEP(_mm256_permute2f128_pd(lo01, lo23, 0x20));
-        EXACT_STEP(_mm256_permute2f128_pd(hi01, hi23, 0x20));
-        EXACT_STEP(_mm256_permute2f128_pd(lo01, lo23, 0x31));
-        EXACT_STEP(_mm256_permute2f128_pd(hi01, hi23, 0x31));
+        __m256d x0 = _mm256_permute2f128_pd(lo01, lo23, 0x20);
+        __m256d x1 = _mm256_permute2f128_pd(hi01, hi23, 0x20);
+        __m256d x2 = _mm256_permute2f128_pd(lo01, lo23, 0x31);
+        __m256d x3 = _mm256_permute2f128_pd(hi01, hi23, 0x31);
+        __m256d q0, q1, q2, q3;
+        EXACT_STEP(x0, q0);
+        EXACT_STEP(x1, q1);
+        EXACT_STEP(x2, q2);
+        EXACT_STEP(x3, q3);
+        vs = _mm256_add_pd(vs, _mm256_add_pd(_mm256_add_pd(x0, x1), _mm256_add_pd(x2, x3)));
+        vq = _mm256_add_pd(vq, _mm256_add_pd(_mm256_add_pd(q0, q1), _mm256_add_pd(q2, q3)));
     }
-    for (; j < L; j++)
-        EXACT_STEP(_mm256_setr_pd(b0[j], b1[j], b2[j], b3[j]));
+    for (; j < L; j++) {
+        __m256d x = _mm256_setr_pd(b0[j], b1[j], b2[j], b3[j]), q;
+        EXACT_STEP(x, q);
+        vs = _mm256_add_pd(vs, x);
+        vq = _mm256_add_pd(vq, q);
+    }
 #undef EXACT_STEP
     __m256d ok = _mm256_and_pd(
         _mm256_castsi256_pd(_mm256_cmpeq_epi64(_mm256_castpd_si256(bad), _mm256_setzero_si256())),
